@@ -1,0 +1,1 @@
+// Keeps ndtk_tool_common non-empty before any shared tool code exists.
