@@ -16,6 +16,21 @@ Result<ByteVec> BlockDevice::read_vec(std::uint64_t off, std::size_t len) const 
 
 bool BlockDevice::known_zero(std::uint64_t, std::uint64_t) const { return false; }
 
+Result<void> BlockDevice::write_zeros(std::uint64_t off, std::uint64_t len) {
+  if (!range_fits(off, len, size()))
+    return fail(Errc::kOutOfRange, fmt::format("{}: zero range [{:#x}, +{:#x}) lies past the end",
+                                               name(), off, len));
+  constexpr std::uint64_t kChunk = 1 << 20;
+  ByteVec zeros;
+  for (std::uint64_t done = 0; done < len; done += kChunk) {
+    const std::uint64_t n = std::min(kChunk, len - done);
+    if (known_zero(off + done, n)) continue;
+    zeros.resize(n);
+    NDTK_CHECK(write_at(off + done, zeros));
+  }
+  return ok();
+}
+
 Error range_error(const std::string& name, std::uint64_t off, std::uint64_t len,
                   std::uint64_t size) {
   return make_error(Errc::kOutOfRange,
@@ -73,6 +88,10 @@ class ViewDevice final : public BlockDevice {
   const std::string& name() const override { return name_; }
   bool known_zero(std::uint64_t off, std::uint64_t len) const override {
     return range_fits(off, len, len_) && parent_->known_zero(off_ + off, len);
+  }
+  Result<void> write_zeros(std::uint64_t off, std::uint64_t len) override {
+    if (!range_fits(off, len, len_)) return Unexpected{range_error(name_, off, len, len_)};
+    return parent_->write_zeros(off_ + off, len);
   }
 
  private:

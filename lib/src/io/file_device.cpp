@@ -30,8 +30,9 @@ namespace {
 
 class FileDevice final : public BlockDevice {
  public:
-  FileDevice(UniqueFd fd, std::string name, std::uint64_t size, bool writable)
-      : fd_(std::move(fd)), name_(std::move(name)), size_(size), writable_(writable) {}
+  FileDevice(UniqueFd fd, std::string name, std::uint64_t size, bool writable, bool regular)
+      : fd_(std::move(fd)), name_(std::move(name)), size_(size), writable_(writable),
+        regular_(regular) {}
 
   Result<void> read_at(std::uint64_t off, MutBytes out) const override {
     if (!range_fits(off, out.size(), size_))
@@ -77,6 +78,16 @@ class FileDevice final : public BlockDevice {
   bool writable() const override { return writable_; }
   const std::string& name() const override { return name_; }
 
+  Result<void> write_zeros(std::uint64_t off, std::uint64_t len) override {
+    if (!writable_) return fail(Errc::kReadOnly, name_ + ": opened read-only");
+    if (!range_fits(off, len, size_)) return Unexpected{range_error(name_, off, len, size_)};
+    if (len == 0 || known_zero(off, len)) return ok();
+    if (regular_ && ::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                static_cast<off_t>(off), static_cast<off_t>(len)) == 0)
+      return ok();
+    return BlockDevice::write_zeros(off, len);
+  }
+
   bool known_zero(std::uint64_t off, std::uint64_t len) const override {
     if (len == 0) return true;
     if (!range_fits(off, len, size_)) return false;
@@ -90,6 +101,7 @@ class FileDevice final : public BlockDevice {
   std::string name_;
   std::uint64_t size_;
   bool writable_;
+  bool regular_;
 };
 
 }  // namespace
@@ -124,7 +136,7 @@ Result<DevicePtr> open_image(const std::string& path, OpenMode mode) {
                   path + ": zstd-compressed images are read-only (decompress it to write)");
     return open_zstd_image(path, std::move(ufd), size);
   }
-  return DevicePtr(std::make_shared<FileDevice>(std::move(ufd), path, size, rw));
+  return DevicePtr(std::make_shared<FileDevice>(std::move(ufd), path, size, rw, S_ISREG(st.st_mode)));
 }
 
 }  // namespace ndtk

@@ -28,6 +28,11 @@ class BlockDevice {
   /// What to call this device in messages (usually the path).
   virtual const std::string& name() const = 0;
 
+  /// Make [off, off+len) read as zeros. Ranges already known to be zero are skipped (so a
+  /// multi-TiB sparse image is formatted without writing pages); regular files punch holes
+  /// where they can. Default: chunked writes of zeros.
+  virtual Result<void> write_zeros(std::uint64_t off, std::uint64_t len);
+
   /// Convenience: read `len` bytes into a new vector.
   Result<ByteVec> read_vec(std::uint64_t off, std::size_t len) const;
   /// True iff the range [off, off+len) is known to read as zeros without reading it
