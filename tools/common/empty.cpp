@@ -1,1 +1,0 @@
-// Keeps ndtk_tool_common non-empty before any shared tool code exists.
