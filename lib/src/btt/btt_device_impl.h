@@ -1,0 +1,152 @@
+// Private state of BttDevice: per-arena geometry (region-absolute offsets), the lanes' free
+// blocks, the read tracking table and the map locks. Shared by btt_open.cpp and btt_io.cpp.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "ndtk/btt/btt_device.h"
+#include "ndtk/btt/persist.h"
+
+namespace ndtk {
+
+namespace btt_detail {
+
+/// One pause instruction: lets the sibling hyper-thread run while we spin.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+/// Spin a little, then yield: with more runnable threads than cores (CI machines, sanitizers)
+/// the holder must get the CPU back.
+inline void backoff(unsigned& spins) {
+  if (++spins < 64) {
+    cpu_relax();
+  } else {
+    std::this_thread::yield();
+    spins = 0;
+  }
+}
+
+/// Test-and-test-and-set lock on its own cache line. The critical sections it guards are a
+/// few stores long (lanes: one sector write; map locks: one log entry + one map entry).
+struct alignas(64) SpinLock {
+  std::atomic<std::uint32_t> word{0};
+
+  bool try_lock() {
+    return word.load(std::memory_order_relaxed) == 0 &&
+           word.exchange(1, std::memory_order_acquire) == 0;
+  }
+  void lock() {
+    unsigned spins = 0;
+    while (!try_lock())
+      while (word.load(std::memory_order_relaxed) != 0) backoff(spins);
+  }
+  void unlock() { word.store(0, std::memory_order_release); }
+};
+
+/// Read tracking table slot of one lane: kRttValid | postmap while that lane copies a block.
+struct alignas(64) RttSlot {
+  std::atomic<std::uint32_t> value{0};
+};
+inline constexpr std::uint32_t kRttValid = 0x80000000u;
+
+/// A lane's free block in one arena (kernel struct free_entry). Touched only by the lane's
+/// owner, so plain fields; padded so two lanes never share a cache line.
+struct alignas(64) FreeEntry {
+  std::uint32_t block = 0;  // internal block the next write on this lane fills
+  std::uint32_t seq = 0;    // seq of the next log entry
+  std::uint8_t sub = 0;     // sub-slot (0/1) the next log entry goes to
+  bool has_err = false;     // block must be zeroed before use (kernel: E in old_map)
+  bool valid = false;       // false: PMDK rejected this lane's log pair
+};
+
+struct Arena {
+  // Region-absolute offsets (namespace offset + arena offset + arena-relative offset).
+  std::uint64_t start = 0;
+  std::uint64_t data = 0;
+  std::uint64_t map = 0;
+  std::uint64_t log = 0;
+  std::uint32_t internal_lbasize = 0;
+  std::uint32_t internal_nlba = 0;
+  std::uint32_t external_nlba = 0;
+  std::uint32_t nfree = 0;
+  std::uint64_t first_lba = 0;
+  std::uint32_t slot[2] = {0, 1};  // log slot index of sub-slot 0 / 1
+  bool write_refused = false;
+  std::vector<FreeEntry> free;          // nfree
+  std::vector<RttSlot> rtt;             // one per lane in use (writable devices only)
+  std::vector<SpinLock> map_locks;      // nfree
+  /// Read-only opens: map entries the recovery would have written, sorted by premap.
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> overlay;
+  BttArenaInfo summary;
+
+  std::uint64_t block_offset(std::uint32_t block) const {
+    return data + std::uint64_t{block} * internal_lbasize;
+  }
+  std::uint64_t map_offset(std::uint32_t premap) const {
+    return map + std::uint64_t{premap} * kBttMapEntrySize;
+  }
+  std::uint64_t log_slot_offset(std::uint32_t lane, std::uint32_t sub) const {
+    return log + std::uint64_t{lane} * kBttLogGroupSize + std::uint64_t{slot[sub]} * kBttLogEntrySize;
+  }
+  /// Kernel lock_map(): one lock per 64-byte cache line of the map, folded onto nfree locks.
+  SpinLock& map_lock(std::uint32_t premap) {
+    return map_locks[(std::uint64_t{premap} * kBttMapEntrySize / 64) % nfree];
+  }
+};
+
+}  // namespace btt_detail
+
+class BttDevice::Impl {
+ public:
+  PersistRegionPtr region_owner;
+  PersistRegion* region = nullptr;
+  const std::uint8_t* base = nullptr;
+  BttOpenOptions opts;
+  BttFlavor flavor = BttFlavor::Kernel;
+  bool writable = false;
+  std::uint32_t lbasize = 0;
+  std::uint32_t sector_size = 0;
+  std::uint64_t nlba = 0;
+  unsigned nlanes = 1;
+  std::uint64_t arena0_offset = 0;
+  BttVersion version = BttVersion::V1_1;
+  std::vector<btt_detail::Arena> arenas;
+  std::vector<btt_detail::SpinLock> lanes;
+  /// PMDK pools whose layout is not written yet: false until the first write lays it out.
+  std::atomic<bool> formatted{true};
+  std::mutex layout_mutex;
+
+  // --- open (btt_open.cpp) ---
+  Result<void> discover();
+  Result<void> load_arena_logs(btt_detail::Arena& a, std::uint32_t index);
+  Result<void> lay_out_pmdk();  // first write to an unformatted PMDK pool
+
+  // --- I/O (btt_io.cpp) ---
+  unsigned acquire_lane();
+  void release_lane(unsigned lane) { lanes[lane].unlock(); }
+  /// Arena and pre-map LBA of an external LBA (< nlba).
+  btt_detail::Arena& locate(std::uint64_t lba, std::uint32_t& premap);
+  std::uint32_t map_load(const btt_detail::Arena& a, std::uint32_t premap) const;
+  Result<void> read_one(btt_detail::Arena& a, std::uint32_t premap, std::uint64_t lba,
+                        std::uint8_t* dst, btt_detail::RttSlot* rtt);
+  Result<void> write_one(btt_detail::Arena& a, std::uint32_t premap, std::uint64_t lba,
+                         const std::uint8_t* src, unsigned lane);
+  Result<void> set_flag(std::uint64_t lba, std::uint32_t flag);
+  void wait_for_readers(btt_detail::Arena& a, std::uint32_t block);
+  Result<void> check_io(std::uint64_t lba, std::size_t bytes, bool write) const;
+  std::string where(std::uint64_t lba) const;
+};
+
+}  // namespace ndtk
