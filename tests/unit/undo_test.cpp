@@ -70,3 +70,46 @@ TEST(Undo, RangePastEndCreatesNothing) {
 
 }  // namespace
 }  // namespace ndtk
+
+#include "ndtk/repair/write_plan.h"
+
+namespace ndtk {
+namespace {
+
+TEST(WritePlan, AppliesInOrderWithUndo) {
+  test::TempDir d;
+  ByteVec img(1 << 16, 0x11);
+  test::write_file(d.file("img"), img);
+  auto dev = open_image(d.file("img"), OpenMode::ReadWrite);
+  ASSERT_TRUE(dev);
+  WritePlan p;
+  p.add(10, ByteVec(4, 0xaa), "first");
+  p.add(12, ByteVec(4, 0xbb), "second overlaps first");
+  p.add_zeros(4096, 8192, "zero");
+  ASSERT_TRUE(apply_plan(**dev, p, {d.file("undo"), "test"}));
+  auto now = test::read_all(**dev);
+  EXPECT_EQ(now[10], 0xaa);
+  EXPECT_EQ(now[12], 0xbb);
+  EXPECT_EQ(now[15], 0xbb);
+  EXPECT_EQ(now[5000], 0);
+  auto u = load_undo(d.file("undo"));
+  ASSERT_TRUE(u);
+  ASSERT_TRUE(apply_undo(*u, **dev));
+  EXPECT_EQ(test::read_all(**dev), img);
+}
+
+TEST(WritePlan, NothingWrittenWhenAWriteDoesNotFit) {
+  auto mem = make_memory_device(ByteVec(100, 1), "mem");
+  WritePlan p;
+  p.add(0, ByteVec(4, 0), "ok");
+  p.add(98, ByteVec(4, 0), "past the end");
+  EXPECT_FALSE(apply_plan(*mem, p, {}));
+  EXPECT_EQ(test::read_all(*mem), ByteVec(100, 1));
+  auto ro = make_memory_device(ByteVec(100, 1), "ro", false);
+  WritePlan q;
+  q.add(0, ByteVec(1, 0), "x");
+  EXPECT_FALSE(apply_plan(*ro, q, {}));
+}
+
+}  // namespace
+}  // namespace ndtk
