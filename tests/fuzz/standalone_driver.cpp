@@ -1,6 +1,7 @@
 // Runs a libFuzzer-style target without libFuzzer (g++ builds, CI): every file given on the
 // command line (or in given directories), then N seeded random mutations of them.
-//   fuzz_x [--iterations N] [--seed S] PATH...
+//   fuzz_x [--iterations N] [--seed S] [--write-seeds DIR] PATH...
+// Seeds come from the target's fuzz_seeds() (cut out of the golden images) plus any PATHs.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
+std::vector<std::vector<std::uint8_t>> fuzz_seeds();
 
 namespace {
 std::vector<std::uint8_t> slurp(const std::filesystem::path& p) {
@@ -29,6 +31,15 @@ int main(int argc, char** argv) {
       iterations = std::stol(argv[++i]);
     } else if (!std::strcmp(argv[i], "--seed") && i + 1 < argc) {
       seed = static_cast<unsigned>(std::stoul(argv[++i]));
+    } else if (!std::strcmp(argv[i], "--write-seeds") && i + 1 < argc) {
+      const std::filesystem::path dir = argv[++i];
+      std::filesystem::create_directories(dir);
+      int n = 0;
+      for (const auto& s : fuzz_seeds()) {
+        std::ofstream f(dir / ("seed-" + std::to_string(n++)), std::ios::binary);
+        f.write(reinterpret_cast<const char*>(s.data()), static_cast<std::streamsize>(s.size()));
+      }
+      return 0;
     } else if (std::filesystem::is_directory(argv[i])) {
       for (const auto& e : std::filesystem::recursive_directory_iterator(argv[i]))
         if (e.is_regular_file()) corpus.push_back(slurp(e.path()));
@@ -36,6 +47,8 @@ int main(int argc, char** argv) {
       corpus.push_back(slurp(argv[i]));
     }
   }
+  for (auto& s : fuzz_seeds())
+    if (!s.empty()) corpus.push_back(std::move(s));
   corpus.push_back({});
   for (const auto& c : corpus) LLVMFuzzerTestOneInput(c.data(), c.size());
   std::mt19937 rng(seed);
