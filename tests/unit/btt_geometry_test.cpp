@@ -1,10 +1,10 @@
 // BTT geometry: every FORMATS.md §10.6 row and the 600 GiB two-arena case, PMDK's variant,
 // info-block synthesis against §10.4, the layout comparison, and absurd inputs.
+#include "ndtk/geometry/btt_geometry.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
-
-#include "ndtk/geometry/btt_geometry.h"
 
 namespace ndtk {
 namespace {
@@ -20,7 +20,7 @@ struct SpecRow {
   std::uint64_t rawsize;
   std::uint32_t internal_nlba, external_nlba;
   std::uint64_t mapsize, datasize;
-  std::uint64_t data, map, log, info2;                     // arena-relative
+  std::uint64_t data, map, log, info2;  // arena-relative
   std::uint64_t abs_info, abs_data, abs_map, abs_log, abs_info2;
   std::uint64_t capacity;
 };
@@ -34,20 +34,20 @@ const SpecRow kRows[] = {
      268144640, 0x1000, 0xffba000, 0xfffa000, 0xfffe000, 0x1000, 0x2000, 0xffbb000, 0xfffb000,
      0xffff000, 267091968},
     {"v1.1 1GiB 512", BttVersion::V1_1, kGiB, 512, 1073737728, 2080831, 2080575, 8323072,
-     1065390080, 0x1000, 0x3f80a000, 0x3fffa000, 0x3fffe000, 0x1000, 0x2000, 0x3f80b000,
-     0x3fffb000, 0x3ffff000, 1065254400},
+     1065390080, 0x1000, 0x3f80a000, 0x3fffa000, 0x3fffe000, 0x1000, 0x2000, 0x3f80b000, 0x3fffb000,
+     0x3ffff000, 1065254400},
     {"v1.1 1GiB 4096", BttVersion::V1_1, kGiB, 4096, 1073737728, 261880, 261624, 1048576,
-     1072664576, 0x1000, 0x3fefa000, 0x3fffa000, 0x3fffe000, 0x1000, 0x2000, 0x3fefb000,
-     0x3fffb000, 0x3ffff000, 1071611904},
+     1072664576, 0x1000, 0x3fefa000, 0x3fffa000, 0x3fffe000, 0x1000, 0x2000, 0x3fefb000, 0x3fffb000,
+     0x3ffff000, 1071611904},
     {"v2.0 256MiB 512", BttVersion::V2_0, 256 * kMiB, 512, 268435456, 520168, 519912, 2080768,
      266330112, 0x1000, 0xfdff000, 0xfffb000, 0xffff000, 0x0, 0x1000, 0xfdff000, 0xfffb000,
      0xffff000, 266194944},
     {"v2.0 1GiB 4096", BttVersion::V2_0, kGiB, 4096, 1073741824, 261881, 261625, 1048576,
-     1072668672, 0x1000, 0x3fefb000, 0x3fffb000, 0x3ffff000, 0x0, 0x1000, 0x3fefb000,
-     0x3fffb000, 0x3ffff000, 1071616000},
+     1072668672, 0x1000, 0x3fefb000, 0x3fffb000, 0x3ffff000, 0x0, 0x1000, 0x3fefb000, 0x3fffb000,
+     0x3ffff000, 1071616000},
     {"v1.1 1GiB 520", BttVersion::V1_1, kGiB, 520, 1073737728, 1851222, 1850966, 7405568,
-     1066307584, 0x1000, 0x3f8ea000, 0x3fffa000, 0x3fffe000, 0x1000, 0x2000, 0x3f8eb000,
-     0x3fffb000, 0x3ffff000, 947694592},
+     1066307584, 0x1000, 0x3f8ea000, 0x3fffa000, 0x3fffe000, 0x1000, 0x2000, 0x3f8eb000, 0x3fffb000,
+     0x3ffff000, 947694592},
 };
 
 TEST(BttGeometry, SpecArenaLayoutRows) {
@@ -97,8 +97,7 @@ TEST(BttGeometry, InternalLbaSizeByFlavour) {
   EXPECT_EQ(btt_internal_lbasize(1000, BttFlavor::Kernel).error().code, Errc::kUnsupported);
   EXPECT_EQ(btt_internal_lbasize(0, BttFlavor::Kernel).error().code, Errc::kInvalidArgument);
   EXPECT_EQ(btt_internal_lbasize(0, BttFlavor::Pmdk).error().code, Errc::kInvalidArgument);
-  EXPECT_EQ(btt_internal_lbasize(UINT32_MAX, BttFlavor::Pmdk).error().code,
-            Errc::kInvalidArgument);
+  EXPECT_EQ(btt_internal_lbasize(UINT32_MAX, BttFlavor::Pmdk).error().code, Errc::kInvalidArgument);
   EXPECT_EQ(*btt_internal_lbasize(UINT32_MAX - 255, BttFlavor::Pmdk), UINT32_MAX - 255);
 }
 
@@ -188,10 +187,10 @@ TEST(BttGeometry, PmdkVariant) {
 
   // Same size, same numbers as the kernel formulas for 512/4096 ...
   for (std::uint32_t lb : {512u, 4096u}) {
-    auto k = compute_arena_layout(256 * kMiB, BttGeometryParams{0, lb, BttVersion::V1_1,
-                                                                BttFlavor::Kernel, 256});
-    auto m = compute_arena_layout(256 * kMiB, BttGeometryParams{0, lb, BttVersion::V1_1,
-                                                                BttFlavor::Pmdk, 256});
+    auto k = compute_arena_layout(
+        256 * kMiB, BttGeometryParams{0, lb, BttVersion::V1_1, BttFlavor::Kernel, 256});
+    auto m = compute_arena_layout(256 * kMiB,
+                                  BttGeometryParams{0, lb, BttVersion::V1_1, BttFlavor::Pmdk, 256});
     ASSERT_TRUE(k && m);
     EXPECT_EQ(k->internal_nlba, m->internal_nlba) << lb;
     EXPECT_EQ(k->mapoff, m->mapoff) << lb;
@@ -207,8 +206,8 @@ TEST(BttGeometry, PmdkVariant) {
   EXPECT_EQ((*p520)[0].internal_nlba, (1073737728u - 8192 - 16384 - 4096) / 772);
   // Unaligned raw size: PMDK places info2 at the very end, the kernel rounds down.
   auto pu = pmdk_btt_layout(64 * kMiB - 8192 + 100, 4096);
-  auto ku = compute_arena_layout(64 * kMiB - 8192 + 100, BttGeometryParams{0, 4096, BttVersion::V1_1,
-                                                                          BttFlavor::Kernel, 256});
+  auto ku = compute_arena_layout(
+      64 * kMiB - 8192 + 100, BttGeometryParams{0, 4096, BttVersion::V1_1, BttFlavor::Kernel, 256});
   ASSERT_TRUE(pu && ku);
   EXPECT_EQ((*pu)[0].info2off, 67096576u + 100);
   EXPECT_EQ((*pu)[0].mapoff, 67014656u + 100);
@@ -280,8 +279,8 @@ TEST(BttGeometry, TooSmallAndAbsurdInputs) {
   };
   const auto K = BttFlavor::Kernel;
   const auto P = BttFlavor::Pmdk;
-  for (std::uint64_t ns : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{4096},
-                           16 * kMiB + 4095, 16 * kMiB - 1}) {
+  for (std::uint64_t ns :
+       {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{4096}, 16 * kMiB + 4095, 16 * kMiB - 1}) {
     expect_err({ns, 4096, BttVersion::V1_1, K, 256}, Errc::kInvalidArgument);
     if (ns < 16 * kMiB) {
       expect_err({ns, 4096, BttVersion::V2_0, K, 256}, Errc::kInvalidArgument);

@@ -4,9 +4,8 @@
 // layout), the writers' layout formulas reproduce the on-media blocks byte for byte, the data
 // blocks the map points at hold what the manifests say was written, and the corrupted pools
 // behave as their READMEs describe.
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <fstream>
 #include <map>
@@ -299,7 +298,8 @@ void check_kernel_image(const KernelCase& c) {
     if (gen == 0) {
       want.assign(4096, '\0');
     } else {
-      const std::string unit = fmt::format("NDTK-GOLDEN scen={:<2} lba={:010} gen={:03}|", scen, lba, gen);
+      const std::string unit =
+          fmt::format("NDTK-GOLDEN scen={:<2} lba={:010} gen={:03}|", scen, lba, gen);
       while (want.size() < 4096) want += unit;
       want.resize(4096);
     }
@@ -450,8 +450,7 @@ TEST(BttImages, PmdkBlk4096) {
     const std::uint32_t lba = w["lba"].get<std::uint32_t>();
     ASSERT_EQ(p.arena.map.at(lba).state(), BttMapState::Normal) << lba;
     const std::uint32_t block = p.arena.map[lba].postmap();
-    const ByteVec data =
-        must_read(*p.dev, kPoolBtt + p.layout[0].data_block_offset(block), 4096);
+    const ByteVec data = must_read(*p.dev, kPoolBtt + p.layout[0].data_block_offset(block), 4096);
     const std::string unit =
         fmt::format("lba={:010} gen={:02} bs={:04} #\n", lba, w["gen"].get<unsigned>(), 4096);
     std::string want;
@@ -498,7 +497,8 @@ void check_patches(const std::string& manifest, const Pool& p, const Pool& base)
       region_off = kPoolBtt + base.arena.info.logoff;
     }
     ASSERT_NE(region, nullptr);
-    std::copy(before.begin(), before.end(), region->begin() + static_cast<std::ptrdiff_t>(off - region_off));
+    std::copy(before.begin(), before.end(),
+              region->begin() + static_cast<std::ptrdiff_t>(off - region_off));
   }
   EXPECT_EQ(info, base.arena.info_raw);
   EXPECT_EQ(log, base.arena.log_raw);
@@ -543,6 +543,8 @@ TEST(BttImages, PmdkFlogSeqZero) {
   check_patches("pmdk/blk4096-flog-seq-zero.manifest.json", p, base);
   auto idx = detect_log_indices(p.arena.groups);
   ASSERT_TRUE(idx);
+  EXPECT_EQ(*idx, kBttLogIndicesNew);
+  EXPECT_TRUE(p.arena.info.validate(pool_ctx(p)).empty());
 
   const BttLane lane0 = lane_of(p.arena.groups[0], *idx);
   const auto sel = select_current(lane0);
@@ -563,7 +565,8 @@ TEST(BttImages, PmdkFlogSeqZero) {
   // That is the very byte range libpmemblk's open wrote in the map.
   const std::uint64_t map_entry_file = kPoolBtt + p.arena.info.mapoff + 4 * stale.lba;
   bool wrote_entry = false;
-  for (const auto& r : m["libpmemblk_open_and_read_all"]["bytes_written_by_open"]["changed_ranges"]) {
+  for (const auto& r :
+       m["libpmemblk_open_and_read_all"]["bytes_written_by_open"]["changed_ranges"]) {
     const std::uint64_t off = r["file_offset"].get<std::uint64_t>();
     if (r["region"] == "BTT arena") {
       EXPECT_GE(off, map_entry_file);
@@ -576,7 +579,8 @@ TEST(BttImages, PmdkFlogSeqZero) {
   const ByteVec data =
       must_read(*p.dev, kPoolBtt + p.layout[0].data_block_offset(stale.new_block()), 32);
   EXPECT_EQ(std::string(data.begin(), data.end()), "lba=0000000001 gen=03 bs=4096 #\n");
-  const ByteVec now = must_read(*p.dev, kPoolBtt + p.layout[0].data_block_offset(p.arena.map[1].postmap()), 32);
+  const ByteVec now =
+      must_read(*p.dev, kPoolBtt + p.layout[0].data_block_offset(p.arena.map[1].postmap()), 32);
   EXPECT_EQ(std::string(now.begin(), now.end()), "lba=0000000001 gen=04 bs=4096 #\n");
   // The stale pick double-references the real current block and loses 15814.
   const auto [dup, missing] = block_references(p.arena, *idx);
@@ -596,6 +600,9 @@ TEST(BttImages, PmdkInfoFlip) {
   ASSERT_TRUE(backup) << backup.error().message();
   const Pool p = open_pool("pmdk/blk4096-info-flip.pool.zst", &*backup);
   check_patches("pmdk/blk4096-info-flip.manifest.json", p, base);
+  auto idx = detect_log_indices(p.arena.groups);
+  ASSERT_TRUE(idx);
+  EXPECT_EQ(*idx, kBttLogIndicesNew);
   EXPECT_EQ(p.arena.info, *primary);
   EXPECT_EQ(p.arena.info.external_nlba, 16103u ^ 0xFFFFFFFFu);
 
@@ -604,9 +611,9 @@ TEST(BttImages, PmdkInfoFlip) {
   EXPECT_EQ(parsed.error().code, Errc::kBadChecksum);
   EXPECT_EQ(parsed.error().found, hex(backup->checksum));  // the stale, original checksum
   const Findings f = p.arena.info.validate(pool_ctx(p));
-  EXPECT_EQ(codes(f), (std::set<Problem>{Problem::BTT_INFO_BAD_CHECKSUM,
-                                         Problem::BTT_INFO_NLBA_MISMATCH,
-                                         Problem::BTT_INFO_OFFSETS}))
+  EXPECT_EQ(codes(f),
+            (std::set<Problem>{Problem::BTT_INFO_BAD_CHECKSUM, Problem::BTT_INFO_NLBA_MISMATCH,
+                               Problem::BTT_INFO_OFFSETS}))
       << dump(f);
   for (const auto& x : f)
     if (x.code == Problem::BTT_INFO_NLBA_MISMATCH) {
@@ -627,9 +634,9 @@ TEST(BttImages, PmdkInfoFlip) {
   ASSERT_EQ(diffs.size(), 1u);
   EXPECT_EQ(diffs[0].field, "external_nlba");
   EXPECT_EQ(diffs[0].expected, 16103u);
-  EXPECT_EQ(make_arena_info(p.layout[0], backup->uuid, backup->parent_uuid, BttVersion::V1_1)
-                .serialize(),
-            backup_raw);
+  EXPECT_EQ(
+      make_arena_info(p.layout[0], backup->uuid, backup->parent_uuid, BttVersion::V1_1).serialize(),
+      backup_raw);
 }
 
 TEST(BttImages, PmdkNoLayoutHasNoInfoBlock) {

@@ -1,5 +1,7 @@
 // BTT info block: FORMATS.md §10.4 vector, field table, codec round trips, parse errors and
 // every validate() rule with the finding it must produce.
+#include "ndtk/format/btt_info.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 #include <random>
 #include <set>
 
-#include "ndtk/format/btt_info.h"
 #include "test_helpers.h"
 
 namespace ndtk {
@@ -79,7 +80,8 @@ TEST(BttInfo, SpecVectorChecksumAndBytes) {
   const ByteVec bytes = info.serialize();
   ASSERT_EQ(bytes.size(), kBttInfoSize);
   EXPECT_TRUE(std::equal(expect.begin(), expect.end(), bytes.begin()));
-  EXPECT_TRUE(std::all_of(bytes.begin() + 120, bytes.begin() + 4088, [](auto b) { return b == 0; }));
+  EXPECT_TRUE(
+      std::all_of(bytes.begin() + 120, bytes.begin() + 4088, [](auto b) { return b == 0; }));
   EXPECT_EQ(le64(bytes, 4088), 0x66e86adcf8ae8147ull);
   auto parsed = BttInfo::parse(bytes);
   ASSERT_TRUE(parsed) << parsed.error().message();
@@ -284,7 +286,8 @@ TEST(BttInfo, ValidateEachRule) {
   expect_codes([](BttInfo& i) { i.mapoff -= 8192; }, {P::BTT_INFO_OFFSETS});
   expect_codes([](BttInfo& i) { i.mapoff += 1; }, {P::BTT_INFO_OFFSETS});  // kernel: unaligned
   expect_codes([](BttInfo& i) { i.logoff = i.mapoff + 4096; }, {P::BTT_INFO_OFFSETS});
-  expect_codes([](BttInfo& i) { i.info2off = i.logoff + 8192; }, {P::BTT_INFO_OFFSETS, P::BTT_INFO_INFO2OFF});
+  expect_codes([](BttInfo& i) { i.info2off = i.logoff + 8192; },
+               {P::BTT_INFO_OFFSETS, P::BTT_INFO_INFO2OFF});
   expect_codes([](BttInfo& i) { i.info2off -= 4096; },
                {P::BTT_INFO_INFO2OFF, P::BTT_INFO_OFFSETS});  // and the log now overlaps info2
   expect_codes([](BttInfo& i) { i.info2off = UINT64_MAX - 100; },
@@ -352,8 +355,8 @@ TEST(BttInfo, ValidateStopsAtBadSignatureAndLocatesFindings) {
   BttInfoContext ctx = spec_ctx();
   ctx.where = "arena 0 info2";
   f = i.validate(ctx);
-  EXPECT_EQ(codes(f), (std::set<Problem>{Problem::BTT_INFO_BAD_CHECKSUM,
-                                         Problem::BTT_INFO_PADDING_NONZERO}));
+  EXPECT_EQ(codes(f),
+            (std::set<Problem>{Problem::BTT_INFO_BAD_CHECKSUM, Problem::BTT_INFO_PADDING_NONZERO}));
   for (const auto& x : f) {
     EXPECT_EQ(x.where, "arena 0 info2");
     if (x.code == Problem::BTT_INFO_PADDING_NONZERO) {
@@ -369,10 +372,12 @@ TEST(BttInfo, EveryFieldCorruptionIsDetected) {
   // Flipping any bit of any field must produce at least one finding (the checksum catches
   // fields no rule inspects); after re-checksumming, fields with rules must still be caught.
   const ByteVec good = spec_info().serialize();
-  const std::set<std::string> semantic = {
-      "signature", "parent_uuid", "flags", "version_major", "version_minor",
-      "external_lbasize", "external_nlba", "internal_lbasize", "internal_nlba", "nfree",
-      "infosize", "nextoff", "dataoff", "mapoff", "logoff", "info2off", "padding"};
+  const std::set<std::string> semantic = {"signature",     "parent_uuid",      "flags",
+                                          "version_major", "version_minor",    "external_lbasize",
+                                          "external_nlba", "internal_lbasize", "internal_nlba",
+                                          "nfree",         "infosize",         "nextoff",
+                                          "dataoff",       "mapoff",           "logoff",
+                                          "info2off",      "padding"};
   for (const auto& fd : BttInfo::fields()) {
     for (std::size_t k : {std::size_t{0}, fd.size - 1}) {
       ByteVec b = good;

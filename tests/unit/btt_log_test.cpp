@@ -1,12 +1,13 @@
 // BTT log: slot/group codec, initial groups (§10.4), padding-scheme detection in every branch
 // of the kernel's walk, both writers' current-entry rules over all seq pairs, lane checks.
+#include "ndtk/format/btt_log.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
 #include <random>
 #include <set>
 
-#include "ndtk/format/btt_log.h"
 #include "ndtk/format/btt_map.h"
 #include "test_helpers.h"
 
@@ -121,11 +122,10 @@ TEST(BttLog, NextSeq) {
 TEST(BttLog, KernelAndPmdkSelectionOverAllSmallPairs) {
   // Expected current sub-slot (-1 = rejected), worked out from btt_log_get_old and
   // btt_flog_get_valid by hand.
-  const int kernel[4][4] = {
-      {1, 1, 1, 1},    // s0 = 0: sub 0 is always "old"
-      {0, -1, 1, 0},   // (1,3): 3 -> 1 wraps, so seq 1 is newer
-      {1, 0, -1, 1},   // (2,0): the kernel picks the zero slot
-      {1, 1, 0, -1}};  // (3,0) likewise; (3,1): 1 is newer
+  const int kernel[4][4] = {{1, 1, 1, 1},    // s0 = 0: sub 0 is always "old"
+                            {0, -1, 1, 0},   // (1,3): 3 -> 1 wraps, so seq 1 is newer
+                            {1, 0, -1, 1},   // (2,0): the kernel picks the zero slot
+                            {1, 1, 0, -1}};  // (3,0) likewise; (3,1): 1 is newer
   const int pmdk[4][4] = {{-1, 1, 1, 1}, {0, -1, 1, 0}, {0, 0, -1, 1}, {0, 1, 0, -1}};
   std::set<std::pair<int, int>> disagree;
   for (std::uint32_t a = 0; a < 4; ++a)
@@ -145,8 +145,8 @@ TEST(BttLog, KernelAndPmdkSelectionOverAllSmallPairs) {
 }
 
 TEST(BttLog, ValidPairsAgreeAndPickTheSuccessor) {
-  const std::set<std::pair<std::uint32_t, std::uint32_t>> valid = {
-      {1, 0}, {0, 1}, {1, 2}, {2, 1}, {2, 3}, {3, 2}, {3, 1}, {1, 3}};
+  const std::set<std::pair<std::uint32_t, std::uint32_t>> valid = {{1, 0}, {0, 1}, {1, 2}, {2, 1},
+                                                                   {2, 3}, {3, 2}, {3, 1}, {1, 3}};
   for (std::uint32_t a = 0; a < 6; ++a)
     for (std::uint32_t b = 0; b < 6; ++b) {
       const bool is_valid = valid.count({a, b}) > 0;
@@ -338,7 +338,7 @@ TEST(BttLog, ValidateLaneFindings) {
   // The stale sub-slot is not range-checked.
   g.slots[0] = BttLogEntry{5, 6, 7, 2};
   g.slots[1] = BttLogEntry{999999, 999999, 999999, 1};
-  check(g, {});         // (2,1): sub 0 is current
+  check(g, {});        // (2,1): sub 0 is current
   g.slots[1].seq = 3;  // (2,3) -> sub 1 current
   check(g, {P::BTT_LOG_LBA_OUT_OF_RANGE, P::BTT_LOG_MAP_OUT_OF_RANGE});
   g.slots[1].seq = 1;

@@ -1,10 +1,10 @@
 // BTT map entries: the Z/E state table (code order, not the documentation's swapped table),
 // effective post-map, encoders and bounds-checked access to a map area.
+#include "ndtk/format/btt_map.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
-
-#include "ndtk/format/btt_map.h"
 
 namespace ndtk {
 namespace {
@@ -46,7 +46,8 @@ TEST(BttMap, Encoders) {
   EXPECT_EQ(BttMapEntry::normal(0xFFFFFFFF).raw, 0xFFFFFFFFu);
   EXPECT_EQ(BttMapEntry::error(0xFFFFFFFF).state(), BttMapState::Error);
   EXPECT_EQ(BttMapEntry::zero(0xC0000001).raw, 0x80000001u);
-  for (auto s : {BttMapState::Initial, BttMapState::Error, BttMapState::Zero, BttMapState::Normal}) {
+  for (auto s :
+       {BttMapState::Initial, BttMapState::Error, BttMapState::Zero, BttMapState::Normal}) {
     const auto e = BttMapEntry::with_state(s, 1234);
     EXPECT_EQ(e.state(), s);
     EXPECT_EQ(e.postmap(), 1234u);

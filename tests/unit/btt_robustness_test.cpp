@@ -22,13 +22,26 @@ ByteVec random_bytes(std::mt19937_64& rng, std::size_t n) {
 
 /// A random u64 biased towards the edges where arithmetic breaks.
 std::uint64_t edgy(std::mt19937_64& rng) {
-  static const std::uint64_t kEdges[] = {0, 1, 4095, 4096, 4097, (1ull << 24) - 1, 1ull << 24,
-                                         (1ull << 39), (1ull << 39) + 1, UINT32_MAX,
-                                         UINT64_MAX - 4096, UINT64_MAX - 1, UINT64_MAX};
+  static const std::uint64_t kEdges[] = {0,
+                                         1,
+                                         4095,
+                                         4096,
+                                         4097,
+                                         (1ull << 24) - 1,
+                                         1ull << 24,
+                                         (1ull << 39),
+                                         (1ull << 39) + 1,
+                                         UINT32_MAX,
+                                         UINT64_MAX - 4096,
+                                         UINT64_MAX - 1,
+                                         UINT64_MAX};
   switch (rng() % 3) {
-    case 0: return kEdges[rng() % (sizeof(kEdges) / sizeof(kEdges[0]))];
-    case 1: return rng() % (1ull << 40);
-    default: return rng();
+    case 0:
+      return kEdges[rng() % (sizeof(kEdges) / sizeof(kEdges[0]))];
+    case 1:
+      return rng() % (1ull << 40);
+    default:
+      return rng();
   }
 }
 
@@ -104,18 +117,24 @@ TEST(BttRobustness, LogDecodeDetectValidate) {
     const std::size_t n = rng() % 2048;
     ByteVec raw;
     switch (round % 4) {
-      case 0: raw = random_bytes(rng, n); break;
-      case 1: raw.assign(n, 0); break;
-      case 2: raw.assign(n, 0xff); break;
+      case 0:
+        raw = random_bytes(rng, n);
+        break;
+      case 1:
+        raw.assign(n, 0);
+        break;
+      case 2:
+        raw.assign(n, 0xff);
+        break;
       default: {
         // Mostly-initial logs with a few random slots: reaches deep into detection.
         const std::uint32_t lanes = static_cast<std::uint32_t>(n / 64);
         for (std::uint32_t l = 0; l < lanes; ++l) {
           BttLogGroup g = btt_kernel_initial_log_group(l, static_cast<std::uint32_t>(rng()));
-          if (rng() % 8 == 0) g.slots[rng() % 4] = BttLogEntry{static_cast<std::uint32_t>(rng()),
-                                                               static_cast<std::uint32_t>(rng()),
-                                                               static_cast<std::uint32_t>(rng()),
-                                                               static_cast<std::uint32_t>(rng() % 5)};
+          if (rng() % 8 == 0)
+            g.slots[rng() % 4] = BttLogEntry{
+                static_cast<std::uint32_t>(rng()), static_cast<std::uint32_t>(rng()),
+                static_cast<std::uint32_t>(rng()), static_cast<std::uint32_t>(rng() % 5)};
           const ByteVec b = g.serialize();
           raw.insert(raw.end(), b.begin(), b.end());
         }
@@ -149,7 +168,8 @@ TEST(BttRobustness, LogDecodeDetectValidate) {
     }
   }
   // Every u32 seq pair edge: no crash, picks are sub-slots.
-  const std::uint32_t seqs[] = {0, 1, 2, 3, 4, 5, 6, 0x7fffffff, 0xfffffffb, 0xfffffffe, 0xffffffff};
+  const std::uint32_t seqs[] = {0, 1,          2,          3,          4,         5,
+                                6, 0x7fffffff, 0xfffffffb, 0xfffffffe, 0xffffffff};
   for (auto a : seqs)
     for (auto b : seqs) {
       auto k = kernel_log_current_sub(a, b);
@@ -180,8 +200,8 @@ TEST(BttRobustness, MapDecodeRandom) {
 
 TEST(BttRobustness, GeometryAbsurdParameters) {
   std::mt19937_64 rng(0x9e0);
-  const std::uint32_t lbas[] = {0, 1, 511, 512, 520, 4096, 4224, 65536, 1u << 30, UINT32_MAX - 255,
-                                UINT32_MAX};
+  const std::uint32_t lbas[] = {
+      0, 1, 511, 512, 520, 4096, 4224, 65536, 1u << 30, UINT32_MAX - 255, UINT32_MAX};
   const std::uint32_t nfrees[] = {0, 1, 2, 255, 256, 257, 65536, 1u << 26, UINT32_MAX};
   for (int round = 0; round < 400; ++round) {
     BttGeometryParams p;
@@ -213,8 +233,8 @@ TEST(BttRobustness, GeometryAbsurdParameters) {
     (void)geometry_mismatch_findings(*junk, l->front(), "x", UINT64_MAX - 3);
   }
   // Single arenas of absurd size: too small for the metadata, or too many blocks to map.
-  for (std::uint64_t size : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{4096 * 3},
-                             UINT64_MAX}) {
+  for (std::uint64_t size :
+       {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{4096 * 3}, UINT64_MAX}) {
     for (auto f : {BttFlavor::Kernel, BttFlavor::Pmdk})
       EXPECT_FALSE(compute_arena_layout(size, {0, 4096, BttVersion::V1_1, f, 256})) << size;
   }

@@ -1,9 +1,9 @@
 // BTT info block: decode/serialize through the BttInfoRaw offsets, identity checks, validate().
 #include "ndtk/format/btt_info.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "ndtk/base/fletcher.h"
 
@@ -11,25 +11,45 @@ namespace ndtk {
 
 namespace {
 
+// Arena size bounds (kernel ARENA_MIN_SIZE/ARENA_MAX_SIZE); geometry/ has the same values but
+// sits below this layer.
 constexpr std::uint64_t kArenaMin = std::uint64_t{1} << 24;
 constexpr std::uint64_t kArenaMax = std::uint64_t{1} << 39;
-constexpr std::uint64_t kLogGroupSize = 64;
+constexpr std::uint64_t kLogGroupSize = 64;  // one lane's log group
 
 #define NDTK_BTT_FIELD(name) \
   FieldDesc { #name, offsetof(BttInfoRaw, name), sizeof(BttInfoRaw::name) }
 constexpr FieldDesc kFields[] = {
-    NDTK_BTT_FIELD(signature),        NDTK_BTT_FIELD(uuid),
-    NDTK_BTT_FIELD(parent_uuid),      NDTK_BTT_FIELD(flags),
-    NDTK_BTT_FIELD(version_major),    NDTK_BTT_FIELD(version_minor),
-    NDTK_BTT_FIELD(external_lbasize), NDTK_BTT_FIELD(external_nlba),
-    NDTK_BTT_FIELD(internal_lbasize), NDTK_BTT_FIELD(internal_nlba),
-    NDTK_BTT_FIELD(nfree),            NDTK_BTT_FIELD(infosize),
-    NDTK_BTT_FIELD(nextoff),          NDTK_BTT_FIELD(dataoff),
-    NDTK_BTT_FIELD(mapoff),           NDTK_BTT_FIELD(logoff),
-    NDTK_BTT_FIELD(info2off),         NDTK_BTT_FIELD(padding),
+    NDTK_BTT_FIELD(signature),
+    NDTK_BTT_FIELD(uuid),
+    NDTK_BTT_FIELD(parent_uuid),
+    NDTK_BTT_FIELD(flags),
+    NDTK_BTT_FIELD(version_major),
+    NDTK_BTT_FIELD(version_minor),
+    NDTK_BTT_FIELD(external_lbasize),
+    NDTK_BTT_FIELD(external_nlba),
+    NDTK_BTT_FIELD(internal_lbasize),
+    NDTK_BTT_FIELD(internal_nlba),
+    NDTK_BTT_FIELD(nfree),
+    NDTK_BTT_FIELD(infosize),
+    NDTK_BTT_FIELD(nextoff),
+    NDTK_BTT_FIELD(dataoff),
+    NDTK_BTT_FIELD(mapoff),
+    NDTK_BTT_FIELD(logoff),
+    NDTK_BTT_FIELD(info2off),
+    NDTK_BTT_FIELD(padding),
     NDTK_BTT_FIELD(checksum),
 };
 #undef NDTK_BTT_FIELD
+
+/// kTruncated naming the structure and both sizes (no offset: the span itself is too short).
+Error truncated(std::string structure, std::string need, std::size_t have) {
+  Error e = make_error(Errc::kTruncated, "too few bytes");
+  e.structure = std::move(structure);
+  e.expected = std::move(need);
+  e.found = fmt::format("{} bytes", have);
+  return e;
+}
 
 /// Printable rendering of a 16-byte signature field: printable ASCII as is, others as \xNN.
 std::string render_signature(const std::array<std::uint8_t, 16>& s) {
@@ -63,11 +83,6 @@ class Reporter {
   std::optional<std::uint64_t> base_;
   Findings& out_;
 };
-
-/// True iff [off, off+len) fits inside [0, limit) without overflow.
-bool region_fits(std::uint64_t off, std::uint64_t len, std::uint64_t limit) {
-  return range_fits(off, len, limit);
-}
 
 void check_lbasizes(const BttInfo& info, const BttInfoContext& ctx, Reporter& r) {
   const auto ext = info.external_lbasize;
@@ -130,8 +145,8 @@ void check_region_order(const BttInfo& info, const BttInfoContext& ctx, Reporter
     for (const auto& reg : regions)
       if (reg.value % kBttInfoSize != 0)
         r.add(Problem::BTT_INFO_OFFSETS, reg.off,
-              fmt::format("{} {} is not 4 KiB aligned (the kernel aligns every region)",
-                          reg.name, hex(reg.value)));
+              fmt::format("{} {} is not 4 KiB aligned (the kernel aligns every region)", reg.name,
+                          hex(reg.value)));
   }
   const std::size_t data_off = offsetof(BttInfoRaw, dataoff);
   if (info.dataoff != kBttInfoSize)
@@ -141,10 +156,10 @@ void check_region_order(const BttInfo& info, const BttInfoContext& ctx, Reporter
   auto data_bytes = checked_mul(info.internal_nlba, info.internal_lbasize);
   auto data_end = data_bytes ? checked_add(info.dataoff, *data_bytes) : std::nullopt;
   if (!data_end || *data_end > info.mapoff)
-    r.add(Problem::BTT_INFO_OFFSETS, offsetof(BttInfoRaw, mapoff),
-          fmt::format("data area dataoff {} + {} blocks x {} ends past mapoff {}",
-                      hex(info.dataoff), info.internal_nlba, info.internal_lbasize,
-                      hex(info.mapoff)));
+    r.add(
+        Problem::BTT_INFO_OFFSETS, offsetof(BttInfoRaw, mapoff),
+        fmt::format("data area dataoff {} + {} blocks x {} ends past mapoff {}", hex(info.dataoff),
+                    info.internal_nlba, info.internal_lbasize, hex(info.mapoff)));
   auto map_end = checked_add(info.mapoff, std::uint64_t{4} * info.external_nlba);
   if (!map_end || *map_end > info.logoff)
     r.add(Problem::BTT_INFO_OFFSETS, offsetof(BttInfoRaw, logoff),
@@ -170,8 +185,7 @@ void check_extent(const BttInfo& info, const BttInfoContext& ctx, Reporter& r) {
   if (info.nextoff != 0) {
     if (*info2_end != info.nextoff)
       r.add(Problem::BTT_INFO_INFO2OFF, info2_off,
-            fmt::format("info2off {} + 4096 != nextoff {}", hex(info.info2off),
-                        hex(info.nextoff)));
+            fmt::format("info2off {} + 4096 != nextoff {}", hex(info.info2off), hex(info.nextoff)));
     if (info.nextoff != kArenaMax)
       r.add(Problem::BTT_INFO_NEXTOFF, next_off,
             fmt::format("nextoff {} is not 512 GiB (every arena but the last is exactly 512 GiB)",
@@ -179,7 +193,7 @@ void check_extent(const BttInfo& info, const BttInfoContext& ctx, Reporter& r) {
   }
   if (!ctx.remaining) return;
   const std::uint64_t remaining = *ctx.remaining;
-  if (!region_fits(0, *info2_end, remaining)) {
+  if (*info2_end > remaining) {
     r.add(Problem::BTT_INFO_OFFSETS, info2_off,
           fmt::format("info2 block ends at arena offset {}, past the {} bytes left in the "
                       "namespace",
@@ -233,8 +247,7 @@ bool btt_kernel_lbasize_supported(std::uint32_t lbasize) {
 
 Result<BttInfo> BttInfo::decode(Bytes b) {
   if (b.size() < kBttInfoSize)
-    return fail(field_error(Errc::kTruncated, "btt info", "", 0, fmt::format("{} bytes", kBttInfoSize),
-                            fmt::format("{} bytes", b.size())));
+    return fail(truncated("btt info", fmt::format("{} bytes", kBttInfoSize), b.size()));
   const Bytes s = b.first(kBttInfoSize);
   BttInfo v;
   std::copy_n(s.begin() + offsetof(BttInfoRaw, signature), 16, v.signature.begin());

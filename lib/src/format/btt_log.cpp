@@ -21,6 +21,15 @@ Error log_error(std::string what, std::optional<std::uint64_t> offset) {
   return e;
 }
 
+/// kTruncated naming the structure and both sizes (no offset: the span itself is too short).
+Error truncated(std::string structure, std::string need, std::size_t have) {
+  Error e = make_error(Errc::kTruncated, "too few bytes");
+  e.structure = std::move(structure);
+  e.expected = std::move(need);
+  e.found = fmt::format("{} bytes", have);
+  return e;
+}
+
 std::uint64_t slot_offset(std::size_t lane, std::size_t slot) {
   return std::uint64_t{lane} * kBttLogGroupSize + std::uint64_t{slot} * kBttLogEntrySize;
 }
@@ -39,9 +48,7 @@ std::string describe_pick(std::optional<unsigned> sub, const BttLane& lane) {
 
 Result<BttLogEntry> BttLogEntry::decode(Bytes b) {
   if (b.size() < kBttLogEntrySize)
-    return fail(field_error(Errc::kTruncated, "btt log entry", "", 0,
-                            fmt::format("{} bytes", kBttLogEntrySize),
-                            fmt::format("{} bytes", b.size())));
+    return fail(truncated("btt log entry", fmt::format("{} bytes", kBttLogEntrySize), b.size()));
   BttLogEntry e;
   e.lba = le32(b, kLbaOff);
   e.old_map = le32(b, kOldOff);
@@ -61,19 +68,15 @@ std::array<std::uint8_t, kBttLogEntrySize> BttLogEntry::serialize() const {
 
 std::uint32_t BttLogEntry::old_block() const { return old_map & kBttMapLbaMask; }
 std::uint32_t BttLogEntry::new_block() const { return new_map & kBttMapLbaMask; }
-bool BttLogEntry::has_map_flags() const {
-  return ((old_map | new_map) & kBttMapFlagMask) != 0;
-}
+bool BttLogEntry::has_map_flags() const { return ((old_map | new_map) & kBttMapFlagMask) != 0; }
 
 Result<BttLogGroup> BttLogGroup::decode(Bytes b) {
   if (b.size() < kBttLogGroupSize)
-    return fail(field_error(Errc::kTruncated, "btt log group", "", 0,
-                            fmt::format("{} bytes", kBttLogGroupSize),
-                            fmt::format("{} bytes", b.size())));
+    return fail(truncated("btt log group", fmt::format("{} bytes", kBttLogGroupSize), b.size()));
   BttLogGroup g;
   for (std::size_t i = 0; i < kBttLogSlots; ++i) {
-    NDTK_TRY(e, BttLogEntry::decode(b.subspan(offsetof(BttLogGroupRaw, ent) +
-                                              i * sizeof(BttLogEntryRaw))));
+    NDTK_TRY(e, BttLogEntry::decode(
+                    b.subspan(offsetof(BttLogGroupRaw, ent) + i * sizeof(BttLogEntryRaw))));
     g.slots[i] = e;
   }
   return g;
@@ -95,9 +98,8 @@ std::string BttLogIndices::to_string() const { return fmt::format("({},{})", sub
 Result<std::vector<BttLogGroup>> decode_log_groups(Bytes log, std::uint32_t nfree) {
   const std::uint64_t need = std::uint64_t{nfree} * kBttLogGroupSize;
   if (need > log.size())
-    return fail(field_error(Errc::kTruncated, "btt log", "", 0,
-                            fmt::format("{} bytes for {} lanes", need, nfree),
-                            fmt::format("{} bytes", log.size())));
+    return fail(
+        truncated("btt log", fmt::format("{} bytes for {} lanes", need, nfree), log.size()));
   std::vector<BttLogGroup> out;
   out.reserve(nfree);
   for (std::uint32_t i = 0; i < nfree; ++i) {
@@ -143,13 +145,14 @@ Result<BttLogIndices> detect_log_indices(std::span<const BttLogGroup> groups) {
     if (padding < 3) all_initial = false;
   }
   if (!all_initial && !idx_set)
-    return fail(log_error("no lane has two live slots although some lane is past its initial "
-                          "state",
-                          std::nullopt));
+    return fail(
+        log_error("no lane has two live slots although some lane is past its initial "
+                  "state",
+                  std::nullopt));
   if (all_initial) idx[1] = 1;  // a never-written log: assume the current scheme
   if (idx[0] != 0 || (idx[1] != 1 && idx[1] != 2))
-    return fail(log_error(fmt::format("unknown padding scheme ({},{})", idx[0], idx[1]),
-                          std::nullopt));
+    return fail(
+        log_error(fmt::format("unknown padding scheme ({},{})", idx[0], idx[1]), std::nullopt));
   return BttLogIndices{static_cast<std::uint8_t>(idx[0]), static_cast<std::uint8_t>(idx[1])};
 }
 
@@ -191,10 +194,14 @@ BttSeqVerdict classify_seq_pair(std::uint32_t seq0, std::uint32_t seq1) {
 
 const char* btt_seq_verdict_name(BttSeqVerdict v) {
   switch (v) {
-    case BttSeqVerdict::Valid: return "valid";
-    case BttSeqVerdict::Equal: return "equal sequence numbers";
-    case BttSeqVerdict::OutOfRange: return "sequence number above 3";
-    case BttSeqVerdict::StrayZero: return "zero sequence number paired with 2 or 3";
+    case BttSeqVerdict::Valid:
+      return "valid";
+    case BttSeqVerdict::Equal:
+      return "equal sequence numbers";
+    case BttSeqVerdict::OutOfRange:
+      return "sequence number above 3";
+    case BttSeqVerdict::StrayZero:
+      return "zero sequence number paired with 2 or 3";
   }
   return "?";
 }
@@ -266,7 +273,8 @@ Findings validate_log_lane(const BttLogGroup& g, const BttLaneContext& ctx) {
   if (sel.disagree())
     add(Problem::BTT_LOG_SEQ_PAIR_KERNEL_PMDK_DISAGREE, at(idx.sub0, kSeqOff),
         fmt::format("seq pair ({},{}): kernel {}, PMDK {}", lane.sub[0].seq, lane.sub[1].seq,
-                    describe_pick(sel.kernel_current, lane), describe_pick(sel.pmdk_current, lane)));
+                    describe_pick(sel.kernel_current, lane),
+                    describe_pick(sel.pmdk_current, lane)));
 
   // Range checks on the entry a writer would use; with no usable pick, on every live entry.
   std::vector<unsigned> subs;

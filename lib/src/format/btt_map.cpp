@@ -7,29 +7,41 @@ namespace ndtk {
 
 const char* btt_map_state_name(BttMapState s) {
   switch (s) {
-    case BttMapState::Initial: return "initial";
-    case BttMapState::Error: return "error";
-    case BttMapState::Zero: return "zero";
-    case BttMapState::Normal: return "normal";
+    case BttMapState::Initial:
+      return "initial";
+    case BttMapState::Error:
+      return "error";
+    case BttMapState::Zero:
+      return "zero";
+    case BttMapState::Normal:
+      return "normal";
   }
   return "?";
 }
 
 BttMapState BttMapEntry::state() const {
   switch (raw & kBttMapFlagMask) {
-    case 0: return BttMapState::Initial;
-    case kBttMapErrorFlag: return BttMapState::Error;
-    case kBttMapZeroFlag: return BttMapState::Zero;
-    default: return BttMapState::Normal;
+    case 0:
+      return BttMapState::Initial;
+    case kBttMapErrorFlag:
+      return BttMapState::Error;
+    case kBttMapZeroFlag:
+      return BttMapState::Zero;
+    default:
+      return BttMapState::Normal;
   }
 }
 
 BttMapEntry BttMapEntry::with_state(BttMapState s, std::uint32_t block) {
   switch (s) {
-    case BttMapState::Initial: return {block & kBttMapLbaMask};
-    case BttMapState::Error: return error(block);
-    case BttMapState::Zero: return zero(block);
-    case BttMapState::Normal: return normal(block);
+    case BttMapState::Initial:
+      return {block & kBttMapLbaMask};
+    case BttMapState::Error:
+      return error(block);
+    case BttMapState::Zero:
+      return zero(block);
+    case BttMapState::Normal:
+      return normal(block);
   }
   return initial();
 }

@@ -1,9 +1,9 @@
 // BTT arena split and per-arena layout, kernel and PMDK flavours; info block synthesis.
 #include "ndtk/geometry/btt_geometry.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "ndtk/format/btt_log.h"
 #include "ndtk/format/btt_map.h"
@@ -67,9 +67,10 @@ Result<ArenaLayout> pmdk_arena(std::uint64_t arena_size, std::uint32_t ilbasize,
   const std::uint64_t data_size = arena_size - 2 * kBttInfoSize - flogsize;
   const std::uint64_t internal_nlba = (data_size - kPage) / (std::uint64_t{ilbasize} + 4);
   if (internal_nlba < 2 * std::uint64_t{p.nfree})
-    return invalid(fmt::format("a {}-byte arena holds {} blocks, PMDK needs at least 2 x nfree "
-                               "= {}",
-                               arena_size, internal_nlba, 2 * std::uint64_t{p.nfree}));
+    return invalid(
+        fmt::format("a {}-byte arena holds {} blocks, PMDK needs at least 2 x nfree "
+                    "= {}",
+                    arena_size, internal_nlba, 2 * std::uint64_t{p.nfree}));
   if (internal_nlba > kMaxInternalNlba)
     return fail(Errc::kUnsupported,
                 fmt::format("{} internal blocks exceed the 30-bit map entry", internal_nlba));
@@ -117,8 +118,8 @@ Result<std::uint32_t> btt_internal_lbasize(std::uint32_t external_lbasize, BttFl
                               external_lbasize));
     return static_cast<std::uint32_t>(align_up(external_lbasize, kBttKernelInternalAlign));
   }
-  const std::uint64_t aligned =
-      align_up(std::max<std::uint64_t>(external_lbasize, kBttPmdkMinLbaSize), kBttPmdkInternalAlign);
+  const std::uint64_t aligned = align_up(
+      std::max<std::uint64_t>(external_lbasize, kBttPmdkMinLbaSize), kBttPmdkInternalAlign);
   if (aligned > UINT32_MAX)
     return invalid(fmt::format("lbasize {} overflows after alignment to {}", external_lbasize,
                                kBttPmdkInternalAlign));
@@ -135,16 +136,15 @@ Result<ArenaLayout> compute_arena_layout(std::uint64_t arena_size, const BttGeom
 
 Result<std::vector<ArenaLayout>> compute_btt_layout(const BttGeometryParams& p) {
   if (p.namespace_size > kBttMaxNamespaceSize)
-    return fail(Errc::kUnsupported,
-                fmt::format("namespace size {} exceeds {} bytes (2^52)", p.namespace_size,
-                            kBttMaxNamespaceSize));
+    return fail(Errc::kUnsupported, fmt::format("namespace size {} exceeds {} bytes (2^52)",
+                                                p.namespace_size, kBttMaxNamespaceSize));
   const std::uint64_t initial = btt_layout_initial_offset(p);
   if (p.namespace_size < initial || p.namespace_size - initial < kBttArenaMinSize)
-    return invalid(fmt::format("namespace of {} bytes leaves {} bytes after the initial offset "
-                               "{}; a BTT needs at least 16 MiB ({})",
-                               p.namespace_size,
-                               p.namespace_size < initial ? 0 : p.namespace_size - initial,
-                               initial, kBttArenaMinSize));
+    return invalid(
+        fmt::format("namespace of {} bytes leaves {} bytes after the initial offset "
+                    "{}; a BTT needs at least 16 MiB ({})",
+                    p.namespace_size, p.namespace_size < initial ? 0 : p.namespace_size - initial,
+                    initial, kBttArenaMinSize));
   // Validate the lbasize once up front so the error does not name an arena.
   NDTK_TRY(ilbasize, btt_internal_lbasize(p.external_lbasize, p.flavor));
   (void)ilbasize;
@@ -243,13 +243,13 @@ Findings geometry_mismatch_findings(const BttInfo& info, const ArenaLayout& aren
   for (const auto& d : compare_info_to_layout(info, arena)) {
     std::optional<std::uint64_t> off;
     if (info_offset) off = checked_add(*info_offset, d.offset);
-    out.push_back(Finding{Problem::BTT_INFO_GEOMETRY_MISMATCH, where,
-                          fmt::format("{}: on media {} ({}), {} layout for a {}-byte arena "
-                                      "gives {} ({})",
-                                      d.field, d.on_media, hex(d.on_media),
-                                      btt_flavor_name(arena.flavor), arena.size, d.expected,
-                                      hex(d.expected)),
-                          off});
+    out.push_back(
+        Finding{Problem::BTT_INFO_GEOMETRY_MISMATCH, where,
+                fmt::format("{}: on media {} ({}), {} layout for a {}-byte arena "
+                            "gives {} ({})",
+                            d.field, d.on_media, hex(d.on_media), btt_flavor_name(arena.flavor),
+                            arena.size, d.expected, hex(d.expected)),
+                off});
   }
   return out;
 }

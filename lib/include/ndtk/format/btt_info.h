@@ -81,7 +81,9 @@ enum class BttFlavor { Kernel, Pmdk };
 const char* btt_version_name(BttVersion v);
 const char* btt_flavor_name(BttFlavor f);
 /// Namespace offset of arena 0 for a version: 4096 for 1.1, 0 for 2.0 (kernel nd_btt_version).
-constexpr std::uint64_t btt_initial_offset(BttVersion v) { return v == BttVersion::V1_1 ? 4096 : 0; }
+constexpr std::uint64_t btt_initial_offset(BttVersion v) {
+  return v == BttVersion::V1_1 ? 4096 : 0;
+}
 constexpr std::uint16_t btt_version_major(BttVersion v) { return v == BttVersion::V1_1 ? 1 : 2; }
 constexpr std::uint16_t btt_version_minor(BttVersion v) { return v == BttVersion::V1_1 ? 1 : 0; }
 /// The version for a (major, minor) pair, or nullopt for anything but 1.1 and 2.0.
@@ -142,7 +144,9 @@ struct BttInfo {
   bool checksum_ok() const { return computed_checksum() == checksum; }
   bool signature_ok() const { return signature == kBttInfoSignature; }
   /// The version if (major, minor) is 1.1 or 2.0.
-  std::optional<BttVersion> version() const { return btt_version_from(version_major, version_minor); }
+  std::optional<BttVersion> version() const {
+    return btt_version_from(version_major, version_minor);
+  }
   void set_version(BttVersion v);
   bool error_flag() const { return (flags & kBttInfoFlagError) != 0; }
   bool padding_zero() const;

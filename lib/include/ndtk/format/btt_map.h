@@ -45,9 +45,15 @@ struct BttMapEntry {
 
   /// Entries as the writers store them (the block number is masked to 30 bits).
   static BttMapEntry initial() { return {0}; }
-  static BttMapEntry normal(std::uint32_t block) { return {(block & kBttMapLbaMask) | kBttMapNormal}; }
-  static BttMapEntry error(std::uint32_t block) { return {(block & kBttMapLbaMask) | kBttMapErrorFlag}; }
-  static BttMapEntry zero(std::uint32_t block) { return {(block & kBttMapLbaMask) | kBttMapZeroFlag}; }
+  static BttMapEntry normal(std::uint32_t block) {
+    return {(block & kBttMapLbaMask) | kBttMapNormal};
+  }
+  static BttMapEntry error(std::uint32_t block) {
+    return {(block & kBttMapLbaMask) | kBttMapErrorFlag};
+  }
+  static BttMapEntry zero(std::uint32_t block) {
+    return {(block & kBttMapLbaMask) | kBttMapZeroFlag};
+  }
   static BttMapEntry with_state(BttMapState s, std::uint32_t block);
 
   bool operator==(const BttMapEntry&) const = default;
