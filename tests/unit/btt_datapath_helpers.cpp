@@ -92,8 +92,8 @@ BttDevice open_or_die(PersistRegionPtr region, const BttOpenOptions& opts) {
 ByteVec stamped_sector(std::uint32_t size, std::uint64_t lba, std::uint32_t writer,
                        std::uint32_t seq) {
   ByteVec out(size);
-  // 24 bits of lba, 8 bits of writer, 32 bits of seq; the top bit keeps stamps non-zero.
-  const std::uint64_t word = (std::uint64_t{1} << 63) | ((lba & 0xFFFFFF) << 40) |
+  // 23 bits of lba, 8 bits of writer, 32 bits of seq; the top bit keeps stamps non-zero.
+  const std::uint64_t word = (std::uint64_t{1} << 63) | ((lba & 0x7FFFFF) << 40) |
                              (std::uint64_t{writer & 0xFF} << 32) | seq;
   for (std::size_t i = 0; i + 8 <= out.size(); i += 8) put_le64(out, i, word);
   for (std::size_t i = out.size() / 8 * 8; i < out.size(); ++i)
@@ -110,7 +110,7 @@ std::optional<Stamp> read_stamp(Bytes sector) {
   for (std::size_t i = sector.size() / 8 * 8; i < sector.size(); ++i)
     if (sector[i] != static_cast<std::uint8_t>(word >> (8 * (i % 8)))) return std::nullopt;
   Stamp s;
-  s.lba = (word >> 40) & 0xFFFFFF;
+  s.lba = (word >> 40) & 0x7FFFFF;
   s.writer = static_cast<std::uint32_t>((word >> 32) & 0xFF);
   s.seq = static_cast<std::uint32_t>(word);
   return s;

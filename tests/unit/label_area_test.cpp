@@ -1,17 +1,17 @@
 // Label areas written by the real kernel + ndctl (tests/images/kernel): every index block and
 // label slot against ndctl's own read-labels dump, current index, slot states, namespaces;
 // then crafted damage, CXL areas, several DIMMs, and hostile input.
+#include "ndtk/discover/label_area.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 
-#include <nlohmann/json.hpp>
-
-#include "ndtk/discover/label_area.h"
 #include "test_helpers.h"
 
 namespace ndtk {
@@ -71,7 +71,8 @@ TEST(LabelAreaImages, IndexBlocksAndLabelsMatchNdctl) {
 
     for (int i = 0; i < 2; ++i) {
       const Bytes blk = Bytes(*area).subspan(i * isz, isz);
-      EXPECT_EQ(m["label_area"]["index_block_file_offsets"][static_cast<std::size_t>(i)].get<std::uint64_t>(),
+      EXPECT_EQ(m["label_area"]["index_block_file_offsets"][static_cast<std::size_t>(i)]
+                    .get<std::uint64_t>(),
                 off + i * isz);
       auto x = LabelIndex::decode(blk);
       ASSERT_TRUE(x);
@@ -495,8 +496,7 @@ TEST_F(LabelAreaDamage, IndexesDisagree) {
 
 // ---- synthetic areas -------------------------------------------------------------------
 
-ByteVec fresh_area(std::uint64_t cfg, std::uint32_t lsz,
-                   LabelFormula f = LabelFormula::Current) {
+ByteVec fresh_area(std::uint64_t cfg, std::uint32_t lsz, LabelFormula f = LabelFormula::Current) {
   const auto g = *label_geometry(cfg, lsz, f);
   ByteVec area(cfg, 0);
   const auto idx = initial_index_blocks(g);
@@ -597,6 +597,19 @@ TEST(LabelAreaSynthetic, CxlArea) {
   EXPECT_EQ(a->namespaces[0].claim_class, ClaimClass::Dax);
   EXPECT_EQ(a->namespaces[0].region_uuid, r.uuid);
   for (const auto& f : a->findings) EXPECT_NE(f.severity(), Severity::Error) << f.to_string();
+
+  // Both index checksums broken: nothing is in use, but the CXL labels are still found.
+  area[100] ^= 1;
+  area[356] ^= 1;
+  a = decode_label_area(area, 0);
+  ASSERT_TRUE(a);
+  EXPECT_FALSE(a->has_valid_index());
+  EXPECT_TRUE(codes(a->findings).count(Problem::LABEL_INDEX_BOTH_INVALID));
+  ASSERT_NE(a->find_slot(1), nullptr);
+  ASSERT_NE(a->find_slot(1)->cxl_namespace(), nullptr);
+  EXPECT_EQ(a->find_slot(1)->state, SlotState::Stale);
+  ASSERT_EQ(a->stale_namespaces.size(), 1u);
+  EXPECT_TRUE(a->stale_namespaces[0].cxl);
 }
 
 // Two DIMMs of a 2-way interleave set, then one missing and one duplicated position.

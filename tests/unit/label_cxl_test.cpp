@@ -63,9 +63,8 @@ TEST(LabelCxlLayout, FieldTables) {
 TEST(LabelCxlGuids, TypeUuidsInUuidOrder) {
   EXPECT_EQ(ByteVec(guid_cxl_region().uuid.bytes.begin(), guid_cxl_region().uuid.bytes.end()),
             test::from_hex("52 9d 7c 61 da 07 47 c4 a9 3f ec df 2c 06 f4 44"));
-  EXPECT_EQ(
-      ByteVec(guid_cxl_namespace().uuid.bytes.begin(), guid_cxl_namespace().uuid.bytes.end()),
-      test::from_hex("68 bb 2c 0a 5a 77 49 37 9f 85 3c af 41 a0 f9 3c"));
+  EXPECT_EQ(ByteVec(guid_cxl_namespace().uuid.bytes.begin(), guid_cxl_namespace().uuid.bytes.end()),
+            test::from_hex("68 bb 2c 0a 5a 77 49 37 9f 85 3c af 41 a0 f9 3c"));
   EXPECT_EQ(cxl_label_kind(ns_label().serialize()), CxlLabelKind::Namespace);
   EXPECT_EQ(cxl_label_kind(region_label().serialize()), CxlLabelKind::Region);
   EXPECT_EQ(cxl_label_kind(ByteVec(256, 0)), CxlLabelKind::Unknown);
@@ -92,8 +91,7 @@ TEST(LabelCxlNamespace, RoundTripAndChecks) {
   ByteVec bad = b;
   bad[40] ^= 1;
   EXPECT_EQ(CxlNamespaceLabel::parse(bad).error().code, Errc::kBadChecksum);
-  EXPECT_EQ(CxlNamespaceLabel::parse(region_label().serialize()).error().code,
-            Errc::kBadSignature);
+  EXPECT_EQ(CxlNamespaceLabel::parse(region_label().serialize()).error().code, Errc::kBadSignature);
   EXPECT_EQ(CxlNamespaceLabel::decode(Bytes(b).first(255)).error().code, Errc::kTruncated);
   EXPECT_EQ(CxlNamespaceLabel::decode(Bytes{}).error().code, Errc::kTruncated);
 }

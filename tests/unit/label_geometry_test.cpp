@@ -1,7 +1,7 @@
 // Label-area geometry: current and older nslot/index-size formulas, limits, initial indexes.
-#include <gtest/gtest.h>
-
 #include "ndtk/geometry/label_geometry.h"
+
+#include <gtest/gtest.h>
 
 namespace ndtk {
 namespace {

@@ -1,19 +1,19 @@
 // Namespace index block: layout, FORMATS.md §10.2 vectors, validation rules, seq selection,
 // bitmap queries, round trips and hostile input.
+#include "ndtk/format/label_index.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
 #include <set>
 
-#include "ndtk/format/label_index.h"
 #include "ndtk/geometry/label_geometry.h"
 #include "test_helpers.h"
 
 namespace ndtk {
 namespace {
 
-LabelGeometry geo(std::uint64_t cfg, std::uint32_t lsz,
-                  LabelFormula f = LabelFormula::Current) {
+LabelGeometry geo(std::uint64_t cfg, std::uint32_t lsz, LabelFormula f = LabelFormula::Current) {
   auto g = label_geometry(cfg, lsz, f);
   EXPECT_TRUE(g) << (g ? "" : g.error().message());
   return *g;
@@ -273,7 +273,7 @@ TEST(LabelIndexValidate, EachRuleAlone) {
     EXPECT_TRUE(good[i].validate(i, 131072, 256, 256).empty());
     EXPECT_TRUE(good[i].kernel_accepts(i, 131072, 256, 256));
     EXPECT_FALSE(good[i].kernel_accepts(1 - i, 131072, 256, 256));  // wrong position
-    EXPECT_FALSE(good[i].kernel_accepts(i, 131072, 128, 256));       // wrong label size
+    EXPECT_FALSE(good[i].kernel_accepts(i, 131072, 128, 256));      // wrong label size
   }
   struct Case {
     const char* what;

@@ -30,8 +30,7 @@ TEST(LabelIsetCookie, SpecVectors) {
 
 TEST(LabelIsetCookie, RecordLayouts) {
   const IsetMapping m{0x0102030405060708ull, 0xaabbccdd, 0x8086, 0x1234, 0x56};
-  EXPECT_EQ(iset_record_v11(m),
-            test::from_hex("08 07 06 05 04 03 02 01 dd cc bb aa 00 00 00 00"));
+  EXPECT_EQ(iset_record_v11(m), test::from_hex("08 07 06 05 04 03 02 01 dd cc bb aa 00 00 00 00"));
   const ByteVec r2 = iset_record_v12(m);
   ASSERT_EQ(r2.size(), 48u);
   EXPECT_EQ(ByteVec(r2.begin(), r2.begin() + 17),
@@ -46,7 +45,7 @@ TEST(LabelIsetCookie, QemuDimmMatchesKernelImages) {
   const auto c = compute_iset_cookies(m);
   EXPECT_EQ(c.cookie1, 10248187106440278ull);  // labels of images a and e (v1.1)
   EXPECT_EQ(c.cookie2, 52512752653219036ull);  // labels of images c and f (v1.2)
-  EXPECT_EQ(c.altcookie, c.cookie1);  // one mapping: both sort orders agree
+  EXPECT_EQ(c.altcookie, c.cookie1);           // one mapping: both sort orders agree
   EXPECT_TRUE(cookie_matches(c, 1, 1, 10248187106440278ull));
   EXPECT_TRUE(cookie_matches(c, 1, 2, 52512752653219036ull));
   EXPECT_FALSE(cookie_matches(c, 1, 1, 52512752653219036ull));

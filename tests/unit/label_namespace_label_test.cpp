@@ -183,12 +183,12 @@ TEST(LabelEfiDecode, ZeroAndFf) {
   EXPECT_FALSE(lf->kernel_slot_valid(0xffffffff));  // checksum wrong
   EXPECT_EQ(NamespaceLabel::parse(f, 256).error().code, Errc::kBadChecksum);
   const auto c = codes(lf->validate(3));
-  for (Problem p : {Problem::LABEL_SLOT_MISMATCH, Problem::LABEL_BAD_CHECKSUM,
-                    Problem::LABEL_NAME_UNTERMINATED, Problem::LABEL_RESERVED_NONZERO,
-                    Problem::LABEL_UNKNOWN_FLAGS, Problem::LABEL_UPDATING_FLAG,
-                    Problem::LABEL_BAD_LBASIZE, Problem::LABEL_EXTENT_OUTSIDE_DIMM,
-                    Problem::LABEL_UNALIGNED_EXTENT, Problem::LABEL_UNKNOWN_ABSTRACTION,
-                    Problem::LABEL_UNEXPECTED_TYPE_GUID})
+  for (Problem p :
+       {Problem::LABEL_SLOT_MISMATCH, Problem::LABEL_BAD_CHECKSUM, Problem::LABEL_NAME_UNTERMINATED,
+        Problem::LABEL_RESERVED_NONZERO, Problem::LABEL_UNKNOWN_FLAGS, Problem::LABEL_UPDATING_FLAG,
+        Problem::LABEL_BAD_LBASIZE, Problem::LABEL_EXTENT_OUTSIDE_DIMM,
+        Problem::LABEL_UNALIGNED_EXTENT, Problem::LABEL_UNKNOWN_ABSTRACTION,
+        Problem::LABEL_UNEXPECTED_TYPE_GUID})
     EXPECT_TRUE(c.count(p)) << problem_info(p).name;
   // Flags 0xffffffff include LOCAL (BLK), whose nlabel/position rules differ: not checked.
   EXPECT_FALSE(c.count(Problem::LABEL_NLABEL_POSITION));

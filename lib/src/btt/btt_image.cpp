@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "ndtk/discover/discovery.h"
 #include "ndtk/format/pmdk_pool.h"
 #include "ndtk/io/file_util.h"
 #include "ndtk/io/pmem_map.h"
@@ -20,6 +21,7 @@ const char* btt_container_name(BttContainer c) {
   switch (c) {
     case BttContainer::PmemBlkPool: return "pmemblk pool";
     case BttContainer::Window: return "namespace window";
+    case BttContainer::Namespace: return "namespace";
     case BttContainer::WholeImage: return "whole image";
   }
   return "unknown";
@@ -111,7 +113,7 @@ Result<BttImage> open_btt_device_copy(const BlockDevice& dev, const BttImageOpti
   o.namespace_size = plan.ns_size;
   o.writable = false;
   NDTK_TRY(device, BttDevice::open(make_mapped_region(std::move(copy)), o));
-  return BttImage{std::move(device), plan.container, plan.ns_offset, plan.ns_size, true};
+  return BttImage{std::move(device), plan.container, plan.ns_offset, plan.ns_size, true, {}, {}};
 }
 
 Result<BttImage> open_btt_image(const std::string& path, const BttImageOptions& opts) {
@@ -134,7 +136,78 @@ Result<BttImage> open_btt_image(const std::string& path, const BttImageOptions& 
   o.namespace_offset = plan.ns_offset;
   o.namespace_size = plan.ns_size;
   NDTK_TRY(device, BttDevice::open(make_mapped_region(std::move(mapping), opts.durability), o));
-  return BttImage{std::move(device), plan.container, plan.ns_offset, plan.ns_size, false};
+  return BttImage{std::move(device), plan.container, plan.ns_offset, plan.ns_size, false, {}, {}};
+}
+
+Result<BttImage> open_btt_in_image(const std::string& path, const BttLocate& where,
+                                   BttImageOptions opts) {
+  NDTK_TRY(dev, open_image(path, OpenMode::ReadOnly));
+  const bool window = opts.offset || opts.size;
+  bool pool = false;
+  if (!window && dev->size() >= kPmemBlkSignature.size()) {
+    NDTK_TRY(sig, dev->read_vec(0, kPmemBlkSignature.size()));
+    pool = std::equal(sig.begin(), sig.end(), kPmemBlkSignature.begin());
+  }
+  if (!where.namespace_key.empty() && (window || pool))
+    return fail(Errc::kInvalidArgument,
+                path + (pool ? ": a pmemblk pool holds one BTT; --namespace does not apply"
+                             : ": choose the namespace either by uuid or by --offset/--size"));
+  std::optional<Uuid> chosen_uuid;
+  std::string chosen_name;
+  if (!window && !pool) {
+    DiscoverOptions d;
+    d.label_offset = where.label_offset;
+    d.label_size = where.label_size;
+    auto disc = discover(dev, d);
+    if (!disc && !where.namespace_key.empty()) return Unexpected{std::move(disc).error()};
+    const Namespace* chosen = nullptr;
+    if (disc) {
+      std::string present;
+      std::vector<const Namespace*> sectors;
+      for (const Namespace& ns : disc->namespaces) {
+        present += fmt::format("{}{} ({}{}{})", present.empty() ? "" : ", ",
+                               ns.uuid.is_zero() ? "label-less" : ns.uuid.to_string(),
+                               ns_mode_name(ns.mode), ns.name.empty() ? "" : ", ", ns.name);
+        if (ns.btt) sectors.push_back(&ns);
+      }
+      if (!where.namespace_key.empty()) {
+        chosen = disc->find(where.namespace_key);
+        if (!chosen)
+          return fail(Errc::kNotFound,
+                      fmt::format("{}: no namespace '{}' (present: {})", path,
+                                  where.namespace_key, present.empty() ? "none" : present));
+        if (!chosen->btt)
+          return fail(Errc::kNotPresent,
+                      fmt::format("{}: namespace '{}' is in {} mode, not a BTT{}{}", path,
+                                  where.namespace_key, ns_mode_name(chosen->mode),
+                                  chosen->personality_note.empty() ? "" : ": ",
+                                  chosen->personality_note));
+      } else if (sectors.size() > 1) {
+        return fail(Errc::kInvalidArgument,
+                    fmt::format("{}: several BTT namespaces; choose one with --namespace "
+                                "(present: {})",
+                                path, present));
+      } else if (sectors.size() == 1) {
+        chosen = sectors.front();
+      }
+    }
+    if (chosen) {
+      opts.offset = chosen->offset;
+      opts.size = chosen->size;
+      if (!opts.arena0_offset) opts.arena0_offset = chosen->btt->info_offset;
+      if (!opts.parent_uuid && chosen->from_labels && !chosen->uuid.is_zero())
+        opts.parent_uuid = chosen->uuid;
+      chosen_uuid = chosen->uuid;
+      chosen_name = chosen->name;
+    }
+  }
+  auto img = is_zstd_file(path) ? open_btt_device_copy(*dev, opts) : open_btt_image(path, opts);
+  if (img && chosen_uuid) {
+    img->container = BttContainer::Namespace;
+    img->namespace_uuid = *chosen_uuid;
+    img->namespace_name = chosen_name;
+  }
+  return img;
 }
 
 }  // namespace ndtk

@@ -51,8 +51,10 @@ class MapLockGuard {
 unsigned BttDevice::Impl::acquire_lane() {
   // A thread keeps coming back to the lane it last got, so N threads settle on N distinct
   // lanes and never touch each other's cache lines; a taken lane is skipped, never waited on.
-  static thread_local unsigned hint =
-      static_cast<unsigned>(std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  // Constant-initialised so the access is a plain TLS load (no init guard per call).
+  static thread_local unsigned hint = UINT32_MAX;
+  if (hint == UINT32_MAX)
+    hint = static_cast<unsigned>(std::hash<std::thread::id>{}(std::this_thread::get_id()) >> 1);
   unsigned l = hint % nlanes;
   unsigned spins = 0;
   for (;;) {
@@ -204,7 +206,6 @@ Result<void> BttDevice::Impl::write_one(Arena& a, std::uint32_t premap, std::uin
   const std::uint64_t slot = a.log_slot_offset(lane, fe.sub);
   region->store64(slot, std::uint64_t{premap} | (std::uint64_t{old_map} << 32));
   region->flush(slot, 8);
-  durable &= region->drain();
   region->store64(slot + 8, std::uint64_t{new_map} | (std::uint64_t{fe.seq} << 32));
   region->flush(slot + 8, 8);
   durable &= region->drain();
@@ -367,24 +368,28 @@ Result<void> BttDevice::verify_block_references() const {
   for (const Arena& a : d.arenas) {
     const std::string where = fmt::format("{}: arena {}", d.region->name(), a.summary.index);
     std::vector<std::uint8_t> seen(a.internal_nlba, 0);
-    auto claim = [&](std::uint32_t block, const std::string& by) -> Result<void> {
+    // Runs once per map entry: the referrer is named only when something is wrong.
+    auto claim = [&](std::uint32_t block, bool is_lane, std::uint32_t idx) -> Result<void> {
+      if (block < a.internal_nlba && !seen[block]) {
+        seen[block] = 1;
+        return ok();
+      }
+      const std::string by =
+          is_lane ? fmt::format("lane {}'s free block", idx) : fmt::format("map[{}]", idx);
       if (block >= a.internal_nlba)
         return fail(Errc::kCorrupt, fmt::format("{}: {} names block {} beyond internal_nlba {}",
                                                 where, by, block, a.internal_nlba));
-      if (seen[block])
-        return fail(Errc::kCorrupt, fmt::format("{}: block {} is referenced twice (again by {})",
-                                                where, block, by));
-      seen[block] = 1;
-      return ok();
+      return fail(Errc::kCorrupt, fmt::format("{}: block {} is referenced twice (again by {})",
+                                              where, block, by));
     };
     for (std::uint32_t premap = 0; premap < a.external_nlba; ++premap) {
       const BttMapEntry e{d.map_load(a, premap)};
-      NDTK_CHECK(claim(e.effective_postmap(premap), fmt::format("map[{}]", premap)));
+      NDTK_CHECK(claim(e.effective_postmap(premap), false, premap));
     }
     for (std::uint32_t lane = 0; lane < a.nfree; ++lane) {
       if (!a.free[lane].valid)
         return fail(Errc::kCorrupt, fmt::format("{}: lane {} has no valid log entry", where, lane));
-      NDTK_CHECK(claim(a.free[lane].block, fmt::format("lane {}'s free block", lane)));
+      NDTK_CHECK(claim(a.free[lane].block, true, lane));
     }
     const auto missing = std::find(seen.begin(), seen.end(), 0);
     if (missing != seen.end())

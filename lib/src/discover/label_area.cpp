@@ -1,19 +1,22 @@
 // Label storage area reader: index validation and choice, slot states, namespace assembly.
 #include "ndtk/discover/label_area.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace ndtk {
 
 const char* slot_state_name(SlotState s) {
   switch (s) {
-    case SlotState::Active: return "active";
-    case SlotState::Stale: return "stale";
-    case SlotState::Garbage: return "garbage";
+    case SlotState::Active:
+      return "active";
+    case SlotState::Stale:
+      return "stale";
+    case SlotState::Garbage:
+      return "garbage";
   }
   return "?";
 }
@@ -79,8 +82,8 @@ Trial try_geometry(Bytes area, std::uint64_t base, const LabelGeometry& g) {
     const std::uint64_t rel = static_cast<std::uint64_t>(i) * g.index_size;
     s.offset = sat_add(base, rel);
     if (!range_fits(rel, g.index_size, area.size())) continue;
-    auto dec = LabelIndex::decode(area.subspan(static_cast<std::size_t>(rel),
-                                               static_cast<std::size_t>(g.index_size)));
+    auto dec = LabelIndex::decode(
+        area.subspan(static_cast<std::size_t>(rel), static_cast<std::size_t>(g.index_size)));
     if (!dec) continue;
     s.index = std::move(*dec);
     for (auto& f : s.index->validate(i, area.size(), g.label_size, g.index_size, s.offset)) {
@@ -187,8 +190,8 @@ void decode_slot(LabelSlot& ls, Bytes bytes, std::uint32_t label_size, bool cxl,
         if (auto d = CxlRegionLabel::decode(bytes)) ls.label = std::move(*d);
         break;
       case CxlLabelKind::Unknown:
-        reason = fmt::format("type {} is not a CXL label type",
-                             Uuid::from_bytes(bytes).to_string());
+        reason =
+            fmt::format("type {} is not a CXL label type", Uuid::from_bytes(bytes).to_string());
         return;
     }
   } else if (auto d = NamespaceLabel::decode(bytes, label_size)) {
@@ -256,9 +259,10 @@ Findings validate_record(const LabelRecord& r, std::uint32_t slot, std::uint64_t
   return std::visit([&](const auto& l) { return l.validate(slot, at); }, r);
 }
 
-void scan_slots(Bytes area, LabelArea& a, const LabelIndex* cur, std::uint32_t nslot) {
+// `cur` = the current index (nullptr when none is valid: every slot counts as free); `cxl`
+// = decode slots as CXL labels (the area's index says major 2).
+void scan_slots(Bytes area, LabelArea& a, const LabelIndex* cur, std::uint32_t nslot, bool cxl) {
   const LabelGeometry& g = *a.geometry;
-  const bool cxl = cur && cur->major == 2;
   for (std::uint32_t s = 0; s < nslot; ++s) {
     const std::uint64_t rel = g.slot_offset(s);
     if (!range_fits(rel, g.label_size, area.size())) break;
@@ -299,12 +303,10 @@ void scan_slots(Bytes area, LabelArea& a, const LabelIndex* cur, std::uint32_t n
 // In-use slots that fail slot_valid: which rule, and whether an intact copy vouches for it.
 void report_invalid_in_use(LabelArea& a) {
   for (const LabelSlot& ls : a.slots) {
-    if (!ls.in_use || ls.state != SlotState::Garbage || ls.note == "marked in use but all zero")
-      continue;
+    if (!ls.in_use || ls.state != SlotState::Garbage || all_zero(ls.raw)) continue;
     const std::string where = slot_where(ls.slot);
     if (!ls.label) {
-      a.findings.push_back(
-          {Problem::LABEL_CXL_BAD_TYPE, where, "in use: " + ls.note, ls.offset});
+      a.findings.push_back({Problem::LABEL_CXL_BAD_TYPE, where, "in use: " + ls.note, ls.offset});
       continue;
     }
     const LabelRecord& r = *ls.label;
@@ -391,7 +393,8 @@ void assemble(LabelArea& a) {
   for (const auto& [uuid, group] : active) {
     if (group.size() > 1) {
       std::string slots;
-      for (const auto& [s, v] : group) slots += (slots.empty() ? "" : ", ") + std::to_string(s->slot);
+      for (const auto& [s, v] : group)
+        slots += (slots.empty() ? "" : ", ") + std::to_string(s->slot);
       a.findings.push_back({Problem::LABEL_DUPLICATE_UUID, slot_where(group[1].first->slot),
                             fmt::format("uuid {} in slots {}; the kernel refuses the namespace",
                                         uuid.to_string(), slots),
@@ -431,10 +434,10 @@ void assemble(LabelArea& a) {
       if (ext[i].uuid == ext[j].uuid) continue;
       a.findings.push_back(
           {Problem::LABEL_OVERLAP, slot_where(ext[j].slot->slot),
-           fmt::format("slot {} ({}) [{}, {}) overlaps slot {} ({}) [{}, {})",
-                       ext[i].slot->slot, ext[i].uuid.to_string(), hex(ext[i].start),
-                       hex(ext[i].end), ext[j].slot->slot, ext[j].uuid.to_string(),
-                       hex(ext[j].start), hex(ext[j].end)),
+           fmt::format("slot {} ({}) [{}, {}) overlaps slot {} ({}) [{}, {})", ext[i].slot->slot,
+                       ext[i].uuid.to_string(), hex(ext[i].start), hex(ext[i].end),
+                       ext[j].slot->slot, ext[j].uuid.to_string(), hex(ext[j].start),
+                       hex(ext[j].end)),
            sat_add(ext[j].slot->offset, 104)});
     }
 
@@ -448,21 +451,20 @@ void assemble(LabelArea& a) {
       continue;
     }
     const bool live = active.count(v->uuid) != 0;
-    s.note = fmt::format("{} {}{}",
-                         live ? "another copy of active namespace" : "label of inactive namespace",
-                         v->uuid.to_string(),
-                         (v->flags & kLabelFlagUpdating) ? " (UPDATING copy)" : "");
+    s.note = fmt::format(
+        "{} {}{}", live ? "another copy of active namespace" : "label of inactive namespace",
+        v->uuid.to_string(), (v->flags & kLabelFlagUpdating) ? " (UPDATING copy)" : "");
   }
   for (const auto& [uuid, group] : stale) {
     if (active.count(uuid)) continue;
     LabelNamespace ns = build_namespace(group, true);
     std::string slots;
     for (const auto& [s, v] : group) slots += (slots.empty() ? "" : ", ") + std::to_string(s->slot);
-    a.findings.push_back({Problem::LABEL_STALE_NAMESPACE, slot_where(group.front().first->slot),
-                          fmt::format("uuid {}{} ({} bytes) in free slots {}", uuid.to_string(),
-                                      ns.name.empty() ? "" : " \"" + ns.name + "\"", ns.size,
-                                      slots),
-                          group.front().first->offset});
+    a.findings.push_back(
+        {Problem::LABEL_STALE_NAMESPACE, slot_where(group.front().first->slot),
+         fmt::format("uuid {}{} ({} bytes) in free slots {}", uuid.to_string(),
+                     ns.name.empty() ? "" : " \"" + ns.name + "\"", ns.size, slots),
+         group.front().first->offset});
     a.stale_namespaces.push_back(std::move(ns));
   }
 }
@@ -471,8 +473,8 @@ void assemble(LabelArea& a) {
 
 void report_no_valid_index(Bytes area, LabelArea& a) {
   const bool sig0 = has_signature_at(area, 0);
-  // Where index 1 would be depends on the geometry; for any area >= 1024 bytes and either
-  // label size the current formula puts it at 256 * k; look at both candidates.
+  // Report with the geometry the blocks themselves claim: index 0's label size, else that of
+  // an index 1 found where that size would put it, else 128-byte labels.
   std::optional<std::uint32_t> claim = claimed_label_size(area, 0);
   std::uint32_t lsz = claim.value_or(128);
   auto g = label_geometry(area.size(), lsz, LabelFormula::Current);
@@ -489,10 +491,9 @@ void report_no_valid_index(Bytes area, LabelArea& a) {
     }
   }
   if (!g) {
-    a.findings.push_back({Problem::LABEL_INDEX_BOTH_INVALID, kAreaWhere,
-                          fmt::format("a {}-byte area cannot hold index blocks and labels",
-                                      area.size()),
-                          a.offset});
+    a.findings.push_back(
+        {Problem::LABEL_INDEX_BOTH_INVALID, kAreaWhere,
+         fmt::format("a {}-byte area cannot hold index blocks and labels", area.size()), a.offset});
     return;
   }
   const Trial t = try_geometry(area, a.offset, *g);
@@ -518,7 +519,10 @@ void report_no_valid_index(Bytes area, LabelArea& a) {
         nslot_fits(area.size(), g->label_size, g->index_size, s.index->nslot))
       nslot = std::max(nslot, s.index->nslot);
   a.nslot = nslot;
-  scan_slots(area, a, nullptr, nslot);
+  const bool cxl = std::any_of(a.indexes.begin(), a.indexes.end(), [](const IndexBlockState& s) {
+    return s.index && s.index->has_signature() && s.index->major == 2;
+  });
+  scan_slots(area, a, nullptr, nslot, cxl);
   assemble(a);
 }
 
@@ -531,10 +535,10 @@ Result<LabelArea> decode_label_area(Bytes area, std::uint64_t base, const LabelA
                             fmt::format("at least {} bytes (ND_LABEL_MIN_SIZE)", kLabelAreaMinSize),
                             fmt::format("{} bytes", area.size())));
   if (area.size() > kLabelAreaMaxSize)
-    return fail(field_error(Errc::kOutOfRange, "label area", "size", base,
-                            fmt::format("at most {} bytes (the kernel's u32 config size)",
-                                        kLabelAreaMaxSize),
-                            fmt::format("{} bytes", area.size())));
+    return fail(field_error(
+        Errc::kOutOfRange, "label area", "size", base,
+        fmt::format("at most {} bytes (the kernel's u32 config size)", kLabelAreaMaxSize),
+        fmt::format("{} bytes", area.size())));
   LabelArea a;
   a.device = std::move(device);
   a.offset = base;
@@ -596,23 +600,21 @@ Result<LabelArea> decode_label_area(Bytes area, std::uint64_t base, const LabelA
     const auto& bad = a.indexes[static_cast<std::size_t>(1 - a.current.index)];
     for (const auto& f : bad.problems) a.findings.push_back(f);
     a.findings.push_back({Problem::LABEL_INDEX_ONE_INVALID, fmt::format("index {}", bad.number),
-                          fmt::format("index {} fails {}; index {} (seq {}) is current",
-                                      bad.number, problem_names(bad.problems), a.current.index,
-                                      cur.seq),
+                          fmt::format("index {} fails {}; index {} (seq {}) is current", bad.number,
+                                      problem_names(bad.problems), a.current.index, cur.seq),
                           bad.offset});
   } else {
     if (a.current.why == IndexChoice::SeqTie)
-      a.findings.push_back({Problem::LABEL_INDEX_SEQ_EQUAL, "index 1",
-                            fmt::format("both indexes have seq {}; the kernel uses index 1",
-                                        cur.seq_low()),
-                            i1.offset});
+      a.findings.push_back(
+          {Problem::LABEL_INDEX_SEQ_EQUAL, "index 1",
+           fmt::format("both indexes have seq {}; the kernel uses index 1", cur.seq_low()),
+           i1.offset});
     const LabelIndex& o = *a.indexes[static_cast<std::size_t>(1 - a.current.index)].index;
     if (o.nslot != cur.nslot || o.major != cur.major || o.minor != cur.minor)
       a.findings.push_back(
           {Problem::LABEL_INDEX_MISMATCH, fmt::format("index {}", 1 - a.current.index),
            fmt::format("current index {}: version {}.{} nslot {}; other: version {}.{} nslot {}",
-                       a.current.index, cur.major, cur.minor, cur.nslot, o.major, o.minor,
-                       o.nslot),
+                       a.current.index, cur.major, cur.minor, cur.nslot, o.major, o.minor, o.nslot),
            a.indexes[static_cast<std::size_t>(1 - a.current.index)].offset});
   }
   const LabelGeometry& g = *a.geometry;
@@ -629,7 +631,7 @@ Result<LabelArea> decode_label_area(Bytes area, std::uint64_t base, const LabelA
     a.findings.push_back(std::move(f));
 
   a.nslot = cur.nslot;
-  scan_slots(area, a, &cur, cur.nslot);
+  scan_slots(area, a, &cur, cur.nslot, cur.major == 2);
   report_invalid_in_use(a);
   assemble(a);
 
@@ -648,8 +650,8 @@ Result<LabelArea> decode_label_area(Bytes area, std::uint64_t base, const LabelA
   return a;
 }
 
-Result<LabelArea> read_label_area(const BlockDevice& dev, std::uint64_t offset,
-                                  std::uint64_t size, const LabelAreaOptions& opts) {
+Result<LabelArea> read_label_area(const BlockDevice& dev, std::uint64_t offset, std::uint64_t size,
+                                  const LabelAreaOptions& opts) {
   if (size < kLabelAreaMinSize)
     return fail(field_error(Errc::kOutOfRange, "label area", "size", offset,
                             fmt::format("at least {} bytes (ND_LABEL_MIN_SIZE)", kLabelAreaMinSize),
@@ -659,9 +661,9 @@ Result<LabelArea> read_label_area(const BlockDevice& dev, std::uint64_t offset,
                             fmt::format("at most {} bytes", kLabelAreaReadCap),
                             fmt::format("{} bytes", size)));
   if (!range_fits(offset, size, dev.size()))
-    return fail(make_error(Errc::kOutOfRange,
-                           fmt::format("label area [{}, +{}) lies outside {} ({} bytes)",
-                                       hex(offset), hex(size), dev.name(), dev.size())));
+    return fail(
+        make_error(Errc::kOutOfRange, fmt::format("label area [{}, +{}) lies outside {} ({} bytes)",
+                                                  hex(offset), hex(size), dev.name(), dev.size())));
   auto bytes = dev.read_vec(offset, static_cast<std::size_t>(size));
   if (!bytes) return fail(std::move(bytes).error().prefix(dev.name()));
   return decode_label_area(*bytes, offset, opts, dev.name());
@@ -706,7 +708,8 @@ InterleaveReport group_interleave_sets(std::span<const LabelArea> areas) {
   for (std::size_t ai = 0; ai < areas.size(); ++ai)
     for (const LabelSlot& s : areas[ai].slots)
       if (s.state == SlotState::Active)
-        if (const NamespaceLabel* l = s.efi()) sets[{l->isetcookie, l->uuid}].push_back({ai, &s, l});
+        if (const NamespaceLabel* l = s.efi())
+          sets[{l->isetcookie, l->uuid}].push_back({ai, &s, l});
 
   InterleaveReport rep;
   for (auto& [key, entries] : sets) {
@@ -726,13 +729,13 @@ InterleaveReport group_interleave_sets(std::span<const LabelArea> areas) {
     std::vector<std::string> mismatches;
     std::map<std::uint16_t, int> per_position;
     for (const Entry& e : entries) {
-      ns.members.push_back({e.area, e.slot->slot, e.label->position, e.label->dpa,
-                            e.label->rawsize});
+      ns.members.push_back(
+          {e.area, e.slot->slot, e.label->position, e.label->dpa, e.label->rawsize});
       ns.size = sat_add(ns.size, e.label->rawsize);
       ++per_position[e.label->position];
       const auto note = [&](const char* field, const std::string& mine, const std::string& ref) {
-        mismatches.push_back(fmt::format("area {} slot {} {} {} vs {}", e.area, e.slot->slot,
-                                         field, mine, ref));
+        mismatches.push_back(
+            fmt::format("area {} slot {} {} {} vs {}", e.area, e.slot->slot, field, mine, ref));
       };
       if (e.label->nlabel != first.nlabel)
         note("nlabel", std::to_string(e.label->nlabel), std::to_string(first.nlabel));
@@ -753,12 +756,11 @@ InterleaveReport group_interleave_sets(std::span<const LabelArea> areas) {
         ns.duplicated.push_back(static_cast<std::uint16_t>(p));
     }
     if (ns.nlabel == 0 || !ns.missing.empty())
-      rep.findings.push_back(
-          {Problem::LABEL_POSITION_MISSING, where,
-           ns.nlabel == 0 ? std::string("nlabel 0: no position can be satisfied")
-                          : fmt::format("nlabel {}: no label for position(s) {}", ns.nlabel,
-                                        positions_text(ns.missing)),
-           std::nullopt});
+      rep.findings.push_back({Problem::LABEL_POSITION_MISSING, where,
+                              ns.nlabel == 0 ? std::string("nlabel 0: no position can be satisfied")
+                                             : fmt::format("nlabel {}: no label for position(s) {}",
+                                                           ns.nlabel, positions_text(ns.missing)),
+                              std::nullopt});
     if (!ns.duplicated.empty()) {
       std::string who;
       for (const auto& m : ns.members)

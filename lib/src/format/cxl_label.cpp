@@ -1,9 +1,9 @@
 // CXL namespace and region labels: decode/serialize/checksum/validate.
 #include "ndtk/format/cxl_label.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "ndtk/base/fletcher.h"
 
@@ -32,12 +32,12 @@ constexpr FieldDesc kNsFields[] = {
     {"checksum", offsetof(NR, checksum), 8},
 };
 constexpr FieldDesc kRegionFields[] = {
-    {"type", offsetof(RR, type), 16},       {"uuid", offsetof(RR, uuid), 16},
-    {"flags", offsetof(RR, flags), 4},      {"nlabel", offsetof(RR, nlabel), 2},
+    {"type", offsetof(RR, type), 16},        {"uuid", offsetof(RR, uuid), 16},
+    {"flags", offsetof(RR, flags), 4},       {"nlabel", offsetof(RR, nlabel), 2},
     {"position", offsetof(RR, position), 2}, {"dpa", offsetof(RR, dpa), 8},
-    {"rawsize", offsetof(RR, rawsize), 8},  {"hpa", offsetof(RR, hpa), 8},
-    {"slot", offsetof(RR, slot), 4},        {"ig", offsetof(RR, ig), 4},
-    {"align", offsetof(RR, align), 4},      {"reserved", offsetof(RR, reserved), 0xac},
+    {"rawsize", offsetof(RR, rawsize), 8},   {"hpa", offsetof(RR, hpa), 8},
+    {"slot", offsetof(RR, slot), 4},         {"ig", offsetof(RR, ig), 4},
+    {"align", offsetof(RR, align), 4},       {"reserved", offsetof(RR, reserved), 0xac},
     {"checksum", offsetof(RR, checksum), 8},
 };
 
@@ -55,8 +55,8 @@ std::optional<std::uint64_t> at_plus(std::optional<std::uint64_t> at, std::uint6
 
 Result<void> need_size(Bytes b, const char* what) {
   if (b.size() < kCxlLabelSize)
-    return fail(field_error(Errc::kTruncated, what, "", 0, "256 bytes",
-                            fmt::format("{} bytes", b.size())));
+    return fail(
+        field_error(Errc::kTruncated, what, "", 0, "256 bytes", fmt::format("{} bytes", b.size())));
   return ok();
 }
 
@@ -120,8 +120,7 @@ void common_checks(Findings& f, const std::string& where, std::optional<std::uin
 }  // namespace
 
 const WellKnownGuid& guid_cxl_namespace() {
-  static const WellKnownGuid g =
-      make_uuid("cxl-namespace", "68bb2c0a-5a77-4937-9f85-3caf41a0f93c");
+  static const WellKnownGuid g = make_uuid("cxl-namespace", "68bb2c0a-5a77-4937-9f85-3caf41a0f93c");
   return g;
 }
 const WellKnownGuid& guid_cxl_region() {
@@ -167,8 +166,7 @@ Result<CxlNamespaceLabel> CxlNamespaceLabel::parse(Bytes b) {
                             guid_cxl_namespace().text, x.type.to_string()));
   if (!x.checksum_ok())
     return fail(field_error(Errc::kBadChecksum, "cxl namespace label", "checksum",
-                            offsetof(NR, checksum), hex(x.computed_checksum()),
-                            hex(x.checksum)));
+                            offsetof(NR, checksum), hex(x.computed_checksum()), hex(x.checksum)));
   return x;
 }
 
@@ -214,11 +212,11 @@ Findings CxlNamespaceLabel::validate(std::uint32_t slot_number,
                                      std::optional<std::uint64_t> at) const {
   Findings f;
   const std::string where = fmt::format("label slot {}", slot_number);
-  common_checks(f, where, at, slot_number,
-                {type, guid_cxl_namespace(), slot, offsetof(NR, slot), checksum,
-                 computed_checksum(), uuid, offsetof(NR, uuid), flags, offsetof(NR, flags), dpa,
-                 rawsize, offsetof(NR, dpa), offsetof(NR, rawsize), reserved,
-                 offsetof(NR, reserved)});
+  common_checks(
+      f, where, at, slot_number,
+      {type, guid_cxl_namespace(), slot, offsetof(NR, slot), checksum, computed_checksum(), uuid,
+       offsetof(NR, uuid), flags, offsetof(NR, flags), dpa, rawsize, offsetof(NR, dpa),
+       offsetof(NR, rawsize), reserved, offsetof(NR, reserved)});
   if (std::find(name.begin(), name.end(), 0) == name.end())
     f.push_back({Problem::LABEL_NAME_UNTERMINATED, where, "64 name bytes without a NUL",
                  at_plus(at, offsetof(NR, name))});
@@ -265,8 +263,7 @@ Result<CxlRegionLabel> CxlRegionLabel::parse(Bytes b) {
                             guid_cxl_region().text, x.type.to_string()));
   if (!x.checksum_ok())
     return fail(field_error(Errc::kBadChecksum, "cxl region label", "checksum",
-                            offsetof(RR, checksum), hex(x.computed_checksum()),
-                            hex(x.checksum)));
+                            offsetof(RR, checksum), hex(x.computed_checksum()), hex(x.checksum)));
   return x;
 }
 
@@ -314,10 +311,9 @@ Findings CxlRegionLabel::validate(std::uint32_t slot_number,
   Findings f;
   const std::string where = fmt::format("label slot {}", slot_number);
   common_checks(f, where, at, slot_number,
-                {type, guid_cxl_region(), slot, offsetof(RR, slot), checksum,
-                 computed_checksum(), uuid, offsetof(RR, uuid), flags, offsetof(RR, flags), dpa,
-                 rawsize, offsetof(RR, dpa), offsetof(RR, rawsize), reserved,
-                 offsetof(RR, reserved)});
+                {type, guid_cxl_region(), slot, offsetof(RR, slot), checksum, computed_checksum(),
+                 uuid, offsetof(RR, uuid), flags, offsetof(RR, flags), dpa, rawsize,
+                 offsetof(RR, dpa), offsetof(RR, rawsize), reserved, offsetof(RR, reserved)});
   if (nlabel == 0 || position >= nlabel)
     f.push_back({Problem::LABEL_NLABEL_POSITION, where,
                  fmt::format("nlabel {}, position {}", nlabel, position),

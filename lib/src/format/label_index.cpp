@@ -1,10 +1,10 @@
 // Namespace index block decode/serialize/validate and sequence-number selection.
 #include "ndtk/format/label_index.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "ndtk/base/fletcher.h"
 
@@ -26,10 +26,10 @@ constexpr std::size_t kMinor = offsetof(NamespaceIndexRaw, minor);
 constexpr std::size_t kChecksum = offsetof(NamespaceIndexRaw, checksum);
 
 constexpr FieldDesc kFields[] = {
-    {"sig", kSig, 16},          {"flags", kFlags, 3},         {"labelsize", kLabelsize, 1},
-    {"seq", kSeq, 4},           {"myoff", kMyoff, 8},         {"mysize", kMysize, 8},
-    {"otheroff", kOtheroff, 8}, {"labeloff", kLabeloff, 8},   {"nslot", kNslot, 4},
-    {"major", kMajor, 2},       {"minor", kMinor, 2},         {"checksum", kChecksum, 8},
+    {"sig", kSig, 16},          {"flags", kFlags, 3},       {"labelsize", kLabelsize, 1},
+    {"seq", kSeq, 4},           {"myoff", kMyoff, 8},       {"mysize", kMysize, 8},
+    {"otheroff", kOtheroff, 8}, {"labeloff", kLabeloff, 8}, {"nslot", kNslot, 4},
+    {"major", kMajor, 2},       {"minor", kMinor, 2},       {"checksum", kChecksum, 8},
 };
 
 std::optional<std::uint64_t> at_plus(std::optional<std::uint64_t> at, std::uint64_t off) {
@@ -79,8 +79,8 @@ Result<LabelIndex> LabelIndex::parse(Bytes b) {
                             printable_sig(kNsIndexSignature), printable_sig(x.sig)));
   const std::uint64_t sum = x.computed_checksum();
   if (sum != x.checksum)
-    return fail(field_error(Errc::kBadChecksum, "namespace index", "checksum", kChecksum,
-                            hex(sum), hex(x.checksum)));
+    return fail(field_error(Errc::kBadChecksum, "namespace index", "checksum", kChecksum, hex(sum),
+                            hex(x.checksum)));
   return x;
 }
 
@@ -181,13 +181,12 @@ Findings LabelIndex::validate(int index_number, std::uint64_t config_size,
   // failure so a report names every broken field.
   if (!has_signature())
     add(Problem::LABEL_INDEX_BAD_SIGNATURE, kSig,
-        fmt::format("expected {}, found {}", printable_sig(kNsIndexSignature),
-                    printable_sig(sig)));
+        fmt::format("expected {}, found {}", printable_sig(kNsIndexSignature), printable_sig(sig)));
   const std::uint64_t lsz = label_size();
   if (lsz != trial_label_size)
     add(Problem::LABEL_INDEX_BAD_LABELSIZE, kLabelsize,
-        fmt::format("version {}.{} labelsize byte {} means {}-byte labels, trying {}", major,
-                    minor, labelsize, lsz == 0 ? std::string("no valid") : std::to_string(lsz),
+        fmt::format("version {}.{} labelsize byte {} means {}-byte labels, trying {}", major, minor,
+                    labelsize, lsz == 0 ? std::string("no valid") : std::to_string(lsz),
                     trial_label_size));
   const auto sum = computed_checksum(index_size);
   if (!sum)
@@ -195,8 +194,7 @@ Findings LabelIndex::validate(int index_number, std::uint64_t config_size,
         fmt::format("block holds {} bytes, the checksum covers {}", block_size(), index_size));
   else if (*sum != checksum)
     add(Problem::LABEL_INDEX_BAD_CHECKSUM, kChecksum,
-        fmt::format("stored {}, computed {} over {} bytes", hex(checksum), hex(*sum),
-                    index_size));
+        fmt::format("stored {}, computed {} over {} bytes", hex(checksum), hex(*sum), index_size));
   if (seq_low() == 0)
     add(Problem::LABEL_INDEX_BAD_SEQ, kSeq, fmt::format("seq {} (low two bits zero)", hex(seq)));
   if (myoff != me * index_size)
@@ -311,12 +309,11 @@ CurrentIndex select_current_index(bool valid0, std::uint32_t seq0, bool valid1,
   c.index = best == (seq1 & kNsIndexSeqMask) ? 1 : 0;
   if ((seq0 & kNsIndexSeqMask) == (seq1 & kNsIndexSeqMask)) {
     c.why = IndexChoice::SeqTie;
-    c.explanation =
-        fmt::format("both valid with equal seq {}: the kernel takes index 1", seq1 & 3);
+    c.explanation = fmt::format("both valid with equal seq {}: the kernel takes index 1", seq1 & 3);
   } else {
     c.why = IndexChoice::BestSeq;
-    c.explanation = fmt::format("both valid: best_seq({}, {}) = {} -> index {}", seq0 & 3,
-                                seq1 & 3, best, c.index);
+    c.explanation = fmt::format("both valid: best_seq({}, {}) = {} -> index {}", seq0 & 3, seq1 & 3,
+                                best, c.index);
   }
   return c;
 }

@@ -1,9 +1,9 @@
 // EFI namespace label v1.1/v1.2 decode/serialize/validate, claim classes and GUID names.
 #include "ndtk/format/namespace_label.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "ndtk/base/fletcher.h"
 
@@ -15,11 +15,11 @@ using R11 = NamespaceLabelV11Raw;
 using R12 = NamespaceLabelV12Raw;
 
 constexpr FieldDesc kFieldsV11[] = {
-    {"uuid", offsetof(R11, uuid), 16},         {"name", offsetof(R11, name), 64},
-    {"flags", offsetof(R11, flags), 4},        {"nlabel", offsetof(R11, nlabel), 2},
-    {"position", offsetof(R11, position), 2},  {"isetcookie", offsetof(R11, isetcookie), 8},
-    {"lbasize", offsetof(R11, lbasize), 8},    {"dpa", offsetof(R11, dpa), 8},
-    {"rawsize", offsetof(R11, rawsize), 8},    {"slot", offsetof(R11, slot), 4},
+    {"uuid", offsetof(R11, uuid), 16},        {"name", offsetof(R11, name), 64},
+    {"flags", offsetof(R11, flags), 4},       {"nlabel", offsetof(R11, nlabel), 2},
+    {"position", offsetof(R11, position), 2}, {"isetcookie", offsetof(R11, isetcookie), 8},
+    {"lbasize", offsetof(R11, lbasize), 8},   {"dpa", offsetof(R11, dpa), 8},
+    {"rawsize", offsetof(R11, rawsize), 8},   {"slot", offsetof(R11, slot), 4},
     {"unused", offsetof(R11, unused), 4},
 };
 constexpr FieldDesc kFieldsV12[] = {
@@ -63,24 +63,36 @@ bool is_kernel_lbasize(std::uint64_t v) {
 
 const char* claim_class_name(ClaimClass c) {
   switch (c) {
-    case ClaimClass::None: return "none";
-    case ClaimClass::Btt: return "btt";
-    case ClaimClass::Btt2: return "btt2";
-    case ClaimClass::Pfn: return "pfn";
-    case ClaimClass::Dax: return "dax";
-    case ClaimClass::Unknown: return "unknown";
+    case ClaimClass::None:
+      return "none";
+    case ClaimClass::Btt:
+      return "btt";
+    case ClaimClass::Btt2:
+      return "btt2";
+    case ClaimClass::Pfn:
+      return "pfn";
+    case ClaimClass::Dax:
+      return "dax";
+    case ClaimClass::Unknown:
+      return "unknown";
   }
   return "unknown";
 }
 
 const char* claim_class_mode(ClaimClass c) {
   switch (c) {
-    case ClaimClass::None: return "raw";
-    case ClaimClass::Btt: return "sector (BTT 1.1)";
-    case ClaimClass::Btt2: return "sector (BTT 2.0)";
-    case ClaimClass::Pfn: return "fsdax";
-    case ClaimClass::Dax: return "devdax";
-    case ClaimClass::Unknown: return "unknown";
+    case ClaimClass::None:
+      return "raw";
+    case ClaimClass::Btt:
+      return "sector (BTT 1.1)";
+    case ClaimClass::Btt2:
+      return "sector (BTT 2.0)";
+    case ClaimClass::Pfn:
+      return "fsdax";
+    case ClaimClass::Dax:
+      return "devdax";
+    case ClaimClass::Unknown:
+      return "unknown";
   }
   return "unknown";
 }
@@ -102,8 +114,7 @@ const WellKnownGuid& guid_dax() {
   return g;
 }
 const WellKnownGuid& guid_pmem_range() {
-  static const WellKnownGuid g =
-      make_guid("pmem-range", "66f0d379-b4f3-4074-ac43-0d3318b78cdb");
+  static const WellKnownGuid g = make_guid("pmem-range", "66f0d379-b4f3-4074-ac43-0d3318b78cdb");
   return g;
 }
 
@@ -127,27 +138,37 @@ ClaimClass claim_class_from_uuid(const Uuid& u) {
 
 Uuid efi_guid_for(ClaimClass c) {
   switch (c) {
-    case ClaimClass::Btt: return guid_btt().efi;
-    case ClaimClass::Btt2: return guid_btt2().efi;
-    case ClaimClass::Pfn: return guid_pfn().efi;
-    case ClaimClass::Dax: return guid_dax().efi;
-    default: return Uuid{};
+    case ClaimClass::Btt:
+      return guid_btt().efi;
+    case ClaimClass::Btt2:
+      return guid_btt2().efi;
+    case ClaimClass::Pfn:
+      return guid_pfn().efi;
+    case ClaimClass::Dax:
+      return guid_dax().efi;
+    default:
+      return Uuid{};
   }
 }
 
 Uuid uuid_for(ClaimClass c) {
   switch (c) {
-    case ClaimClass::Btt: return guid_btt().uuid;
-    case ClaimClass::Btt2: return guid_btt2().uuid;
-    case ClaimClass::Pfn: return guid_pfn().uuid;
-    case ClaimClass::Dax: return guid_dax().uuid;
-    default: return Uuid{};
+    case ClaimClass::Btt:
+      return guid_btt().uuid;
+    case ClaimClass::Btt2:
+      return guid_btt2().uuid;
+    case ClaimClass::Pfn:
+      return guid_pfn().uuid;
+    case ClaimClass::Dax:
+      return guid_dax().uuid;
+    default:
+      return Uuid{};
   }
 }
 
 std::string efi_guid_name(const Uuid& g) {
-  for (const WellKnownGuid* k : {&guid_btt(), &guid_btt2(), &guid_pfn(), &guid_dax(),
-                                 &guid_pmem_range()})
+  for (const WellKnownGuid* k :
+       {&guid_btt(), &guid_btt2(), &guid_pfn(), &guid_dax(), &guid_pmem_range()})
     if (g == k->efi) return k->name;
   return {};
 }
@@ -210,8 +231,7 @@ Result<NamespaceLabel> NamespaceLabel::parse(Bytes b, std::size_t label_size) {
   NDTK_TRY(x, decode(b, label_size));
   if (!x.checksum_ok())
     return fail(field_error(Errc::kBadChecksum, "namespace label", "checksum",
-                            offsetof(R12, checksum), hex(*x.computed_checksum()),
-                            hex(x.checksum)));
+                            offsetof(R12, checksum), hex(*x.computed_checksum()), hex(x.checksum)));
   return x;
 }
 
@@ -235,8 +255,7 @@ ByteVec NamespaceLabel::serialize() const {
   }
   out[offsetof(R12, align)] = align;
   std::copy(reserved.begin(), reserved.end(), out.begin() + offsetof(R12, reserved));
-  std::copy(type_guid.bytes.begin(), type_guid.bytes.end(),
-            out.begin() + offsetof(R12, type_guid));
+  std::copy(type_guid.bytes.begin(), type_guid.bytes.end(), out.begin() + offsetof(R12, type_guid));
   std::copy(abstraction_guid.bytes.begin(), abstraction_guid.bytes.end(),
             out.begin() + offsetof(R12, abstraction_guid));
   std::copy(reserved2.begin(), reserved2.end(), out.begin() + offsetof(R12, reserved2));

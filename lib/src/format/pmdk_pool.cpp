@@ -68,10 +68,7 @@ std::string printable(Bytes b) {
   return "\"" + s + "\"";
 }
 
-template <std::size_t N>
-Uuid uuid_at(Bytes s, std::size_t off) {
-  return Uuid::from_bytes(s.subspan(off, N));
-}
+Uuid uuid_at(Bytes s, std::size_t off) { return Uuid::from_bytes(s.subspan(off, 16)); }
 
 void put_uuid(ByteVec& out, std::size_t off, const Uuid& u) {
   std::copy(u.bytes.begin(), u.bytes.end(), out.begin() + static_cast<std::ptrdiff_t>(off));
@@ -168,12 +165,12 @@ Result<PoolHeader> PoolHeader::decode(Bytes b) {
   h.compat_features = le32(s, HDR_OFF(compat_features));
   h.incompat_features = le32(s, HDR_OFF(incompat_features));
   h.ro_compat_features = le32(s, HDR_OFF(ro_compat_features));
-  h.poolset_uuid = uuid_at<16>(s, HDR_OFF(poolset_uuid));
-  h.uuid = uuid_at<16>(s, HDR_OFF(uuid));
-  h.prev_part_uuid = uuid_at<16>(s, HDR_OFF(prev_part_uuid));
-  h.next_part_uuid = uuid_at<16>(s, HDR_OFF(next_part_uuid));
-  h.prev_repl_uuid = uuid_at<16>(s, HDR_OFF(prev_repl_uuid));
-  h.next_repl_uuid = uuid_at<16>(s, HDR_OFF(next_repl_uuid));
+  h.poolset_uuid = uuid_at(s, HDR_OFF(poolset_uuid));
+  h.uuid = uuid_at(s, HDR_OFF(uuid));
+  h.prev_part_uuid = uuid_at(s, HDR_OFF(prev_part_uuid));
+  h.next_part_uuid = uuid_at(s, HDR_OFF(next_part_uuid));
+  h.prev_repl_uuid = uuid_at(s, HDR_OFF(prev_repl_uuid));
+  h.next_repl_uuid = uuid_at(s, HDR_OFF(next_repl_uuid));
   h.crtime = le64(s, HDR_OFF(crtime));
   h.alignment_desc = le64(s, HDR_OFF(alignment_desc));
   h.machine_class = s[HDR_OFF(machine_class)];

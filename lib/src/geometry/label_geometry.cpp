@@ -1,17 +1,20 @@
 // Label-area geometry: kernel index-size / nslot formulas and initial index blocks.
 #include "ndtk/geometry/label_geometry.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace ndtk {
 
 const char* label_formula_name(LabelFormula f) {
   switch (f) {
-    case LabelFormula::Current: return "current";
-    case LabelFormula::LabelPlusOne: return "cfg/(labelsize+1)";
-    case LabelFormula::V4_6: return "cfg/129 (v4.6)";
+    case LabelFormula::Current:
+      return "current";
+    case LabelFormula::LabelPlusOne:
+      return "cfg/(labelsize+1)";
+    case LabelFormula::V4_6:
+      return "cfg/129 (v4.6)";
   }
   return "?";
 }
@@ -29,8 +32,7 @@ Result<LabelGeometry> too_small(std::uint64_t cfg, std::uint32_t lsz, LabelFormu
 
 Result<LabelGeometry> label_geometry(std::uint64_t cfg, std::uint32_t lsz, LabelFormula f) {
   if (lsz != 128 && lsz != 256)
-    return fail(Errc::kInvalidArgument,
-                fmt::format("label size {} is neither 128 nor 256", lsz));
+    return fail(Errc::kInvalidArgument, fmt::format("label size {} is neither 128 nor 256", lsz));
   if (f == LabelFormula::V4_6 && lsz != 128)
     return fail(Errc::kInvalidArgument, "the v4.6 label formula only knew 128-byte labels");
   if (cfg > kLabelAreaMaxSize)
@@ -107,8 +109,7 @@ Findings validate_index(const LabelIndex& index, int index_number, std::uint64_t
   if (isz == 0) {
     // The kernel's sizeof_namespace_index() returned 0: no index can validate.
     return {Finding{Problem::LABEL_INDEX_BAD_NSLOT, fmt::format("index {}", index_number),
-                    fmt::format("a {}-byte label area cannot host {}-byte labels", cfg, lsz),
-                    at}};
+                    fmt::format("a {}-byte label area cannot host {}-byte labels", cfg, lsz), at}};
   }
   return index.validate(index_number, cfg, lsz, isz, at);
 }

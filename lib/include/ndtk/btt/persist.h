@@ -36,9 +36,11 @@ constexpr std::uint64_t from_le64(std::uint64_t v) { return to_le64(v); }
 /// Contract (what the BTT write path relies on, and what the crash recorder models):
 ///  - copy(): bytes stored with non-temporal semantics: durable after the next drain() by the
 ///    same thread; visible to other threads only after a later synchronising atomic.
-///  - store32()/store64(): one single-copy-atomic, sequentially consistent store of a
-///    naturally aligned little-endian integer (map entries, log halves): other threads see
-///    the old or the new value, never a mix; durable after flush() of its range and a drain().
+///  - store32()/store64(): one single-copy-atomic store of a naturally aligned little-endian
+///    integer: other threads see the old or the new value, never a mix; durable after flush()
+///    of its range and a drain(). store32 (map entries) is sequentially consistent: readers
+///    pair it with their read-tracking store (a Dekker handshake); store64 (log halves, which
+///    no other thread reads) is a release store and costs no fence.
 ///  - flush(): write back the cache lines of a range holding store32/store64 values.
 ///  - drain(): wait until this thread's copies and flushes are durable (the ordering point).
 ///    Returns false if the backing store reported an error since the last drain (msync
@@ -86,11 +88,15 @@ class PersistRegion {
     __atomic_store_n(word32(off), to_le32(v), __ATOMIC_SEQ_CST);
   }
   void atomic_store64(std::uint64_t off, std::uint64_t v) {
-    __atomic_store_n(word64(off), to_le64(v), __ATOMIC_SEQ_CST);
+    __atomic_store_n(word64(off), to_le64(v), __ATOMIC_RELEASE);
   }
   /// Remember a backing-store failure; the next drain() reports it.
   void record_error(const std::string& what);
-  bool take_error_flag() { return error_flag_.exchange(false, std::memory_order_acq_rel); }
+  /// Cheap when nothing failed: a plain load, no locked instruction on the hot path.
+  bool take_error_flag() {
+    return error_flag_.load(std::memory_order_relaxed) &&
+           error_flag_.exchange(false, std::memory_order_acq_rel);
+  }
 
  private:
   // The data path works on naturally aligned words inside the mapping; BttDevice checks the

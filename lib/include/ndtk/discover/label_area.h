@@ -99,12 +99,12 @@ struct LabelArea {
   std::uint64_t offset = 0;  // where the area starts on the device
   std::uint64_t size = 0;    // config size
   std::array<IndexBlockState, 2> indexes;
-  CurrentIndex current;             // index -1 when no index is valid
+  CurrentIndex current;                   // index -1 when no index is valid
   std::optional<LabelGeometry> geometry;  // the label size / ISZ the indexes validated with
-  std::uint32_t nslot = 0;          // from the current index (what the kernel iterates)
+  std::uint32_t nslot = 0;                // from the current index (what the kernel iterates)
   std::optional<std::uint64_t> dimm_size;
-  std::vector<LabelSlot> slots;     // every slot holding bytes or marked in use, by slot
-  std::vector<LabelNamespace> namespaces;        // from active labels
+  std::vector<LabelSlot> slots;            // every slot holding bytes or marked in use, by slot
+  std::vector<LabelNamespace> namespaces;  // from active labels
   std::vector<LabelNamespace> stale_namespaces;  // from stale labels whose uuid is not active
   Findings findings;
 
@@ -122,8 +122,8 @@ struct LabelArea {
 /// only for an unusable request: size below 1024 (ND_LABEL_MIN_SIZE) or above the read cap,
 /// a range outside the device, or a failed read. Anything wrong with the contents, including
 /// a blank or garbage area, is reported as findings.
-Result<LabelArea> read_label_area(const BlockDevice& dev, std::uint64_t offset,
-                                  std::uint64_t size, const LabelAreaOptions& opts = {});
+Result<LabelArea> read_label_area(const BlockDevice& dev, std::uint64_t offset, std::uint64_t size,
+                                  const LabelAreaOptions& opts = {});
 /// The same on bytes already in memory; `base_offset` is where they sit on the device.
 Result<LabelArea> decode_label_area(Bytes area, std::uint64_t base_offset,
                                     const LabelAreaOptions& opts = {}, std::string device = {});
@@ -150,11 +150,11 @@ struct InterleavedNamespace {
   std::string name;  // from the position-0 label when present
   ClaimClass claim_class = ClaimClass::None;
   std::uint64_t lbasize = 0;
-  std::uint16_t nlabel = 0;              // from the position-0 label (else the first seen)
-  std::vector<SetMember> members;        // sorted by position, then area
-  std::vector<std::uint16_t> missing;    // positions 0..nlabel-1 with no label
-  std::vector<std::uint16_t> duplicated; // positions held by more than one label
-  std::uint64_t size = 0;                // sum of rawsize over members (saturating)
+  std::uint16_t nlabel = 0;               // from the position-0 label (else the first seen)
+  std::vector<SetMember> members;         // sorted by position, then area
+  std::vector<std::uint16_t> missing;     // positions 0..nlabel-1 with no label
+  std::vector<std::uint16_t> duplicated;  // positions held by more than one label
+  std::uint64_t size = 0;                 // sum of rawsize over members (saturating)
   bool complete() const { return missing.empty() && duplicated.empty() && nlabel > 0; }
 };
 
@@ -164,7 +164,8 @@ struct InterleaveReport {
 };
 
 /// Group every active EFI label of `areas` by (isetcookie, uuid) and report which positions of
-/// 0..nlabel-1 are present, missing or duplicated. Finding.where names "area N label slot S".
+/// 0..nlabel-1 are present, missing or duplicated. Finding.where is "namespace <uuid>"; the
+/// detail names the areas (by index into `areas`) and slots involved.
 InterleaveReport group_interleave_sets(std::span<const LabelArea> areas);
 
 }  // namespace ndtk

@@ -139,8 +139,8 @@ struct LabelIndex {
   Findings validate(int index_number, std::uint64_t config_size, std::uint64_t trial_label_size,
                     std::uint64_t index_size, std::optional<std::uint64_t> at = std::nullopt) const;
   /// Only the kernel rules: true iff the kernel would accept this block.
-  bool kernel_accepts(int index_number, std::uint64_t config_size,
-                      std::uint64_t trial_label_size, std::uint64_t index_size) const;
+  bool kernel_accepts(int index_number, std::uint64_t config_size, std::uint64_t trial_label_size,
+                      std::uint64_t index_size) const;
   /// Findings about the free bitmap beyond nslot (set bits, non-zero padding) and a block too
   /// small for nslot bits. Not part of validate() so callers can report it once per area.
   Findings check_bitmap_tail(const std::string& where,
@@ -173,7 +173,6 @@ struct CurrentIndex {
 };
 
 /// Current-index selection exactly as __nd_label_validate does (FORMATS.md §2.4).
-CurrentIndex select_current_index(bool valid0, std::uint32_t seq0, bool valid1,
-                                  std::uint32_t seq1);
+CurrentIndex select_current_index(bool valid0, std::uint32_t seq0, bool valid1, std::uint32_t seq1);
 
 }  // namespace ndtk

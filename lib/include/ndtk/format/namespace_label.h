@@ -102,8 +102,8 @@ const char* claim_class_mode(ClaimClass c);
 /// The well-known identifiers. `efi` = on-media bytes in EFI GUID (mixed-endian) order as EFI
 /// labels store them; `uuid` = textual byte order as CXL labels store them.
 struct WellKnownGuid {
-  const char* name;     // "btt", "pmem-range", ...
-  const char* text;     // canonical string, e.g. "8aed63a2-29a2-4c66-8b12-f05d15d3922a"
+  const char* name;  // "btt", "pmem-range", ...
+  const char* text;  // canonical string, e.g. "8aed63a2-29a2-4c66-8b12-f05d15d3922a"
   Uuid efi;
   Uuid uuid;
 };
@@ -140,11 +140,11 @@ struct NamespaceLabel {
   std::uint64_t dpa = 0;
   std::uint64_t rawsize = 0;
   std::uint32_t slot = 0;
-  std::uint32_t unused = 0;                 // v1.1 only
-  std::uint8_t align = 0;                   // v1.2 only (from here on)
+  std::uint32_t unused = 0;  // v1.1 only
+  std::uint8_t align = 0;    // v1.2 only (from here on)
   std::array<std::uint8_t, 3> reserved{};
-  Uuid type_guid;                           // EFI byte order, as stored
-  Uuid abstraction_guid;                    // EFI byte order, as stored
+  Uuid type_guid;         // EFI byte order, as stored
+  Uuid abstraction_guid;  // EFI byte order, as stored
   std::array<std::uint8_t, 88> reserved2{};
   std::uint64_t checksum = 0;
 

@@ -186,8 +186,9 @@ struct PfnValidation {
   std::string kernel_error;     // "-EOPNOTSUPP: resource start misaligned"; empty if accepted
   PfnEffective effective;
   /// Usable data range [data_start, data_end) in the namespace's physical address space and
-  /// its length (== what `ndctl list` reports as the fsdax/devdax size). Zero when the block
-  /// is unusable or the arithmetic does not fit.
+  /// its length (== what `ndctl list` reports as the fsdax/devdax size). Filled whenever the
+  /// fields describe a non-empty range, even if the kernel refuses the block (that is where
+  /// the data would be); zero when start_pad/end_trunc/dataoff leave nothing or overflow.
   std::uint64_t data_start = 0;
   std::uint64_t data_end = 0;
   std::uint64_t usable_bytes = 0;
