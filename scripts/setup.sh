@@ -9,7 +9,7 @@ PACKAGES=(
   libcli11-dev libfmt-dev libzstd-dev libpmem-dev nlohmann-json3-dev
   googletest libgtest-dev libgmock-dev
   pybind11-dev python3-dev python3-pytest python3-pip
-  libpmemblk-dev libpmempool-dev pmdk-tools libbenchmark-dev
+  libpmemblk-dev libpmempool-dev pmdk-tools libbenchmark-dev python3-matplotlib
   clang libclang-rt-14-dev
 )
 missing=()
