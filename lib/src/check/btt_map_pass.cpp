@@ -2,6 +2,7 @@
 // one entry the map corroborates), torn writes, then the map streamed in chunks against a
 // bitmap of internal blocks: every block referenced exactly once by the map and the free list.
 #include <algorithm>
+#include <bit>
 #include <map>
 #include <set>
 
@@ -31,6 +32,45 @@ class BlockBitmap {
   bool test(std::uint32_t b) const { return (words_[b / 64] >> (b % 64)) & 1u; }
   void set(std::uint32_t b) { words_[b / 64] |= std::uint64_t{1} << (b % 64); }
   std::uint32_t size() const { return n_; }
+  /// Any bit of [lo, hi) set (lo < hi <= size()).
+  bool any_in(std::uint32_t lo, std::uint32_t hi) const {
+    std::size_t wl = lo / 64, wh = (hi - 1) / 64;
+    const std::uint64_t ml = ~std::uint64_t{0} << (lo % 64);
+    const std::uint64_t mh = ~std::uint64_t{0} >> (63 - (hi - 1) % 64);
+    if (wl == wh) return (words_[wl] & ml & mh) != 0;
+    if (words_[wl] & ml) return true;
+    for (std::size_t w = wl + 1; w < wh; ++w)
+      if (words_[w]) return true;
+    return (words_[wh] & mh) != 0;
+  }
+  /// Set every bit of [lo, hi) (lo < hi <= size()).
+  void set_range(std::uint32_t lo, std::uint32_t hi) {
+    std::size_t wl = lo / 64, wh = (hi - 1) / 64;
+    const std::uint64_t ml = ~std::uint64_t{0} << (lo % 64);
+    const std::uint64_t mh = ~std::uint64_t{0} >> (63 - (hi - 1) % 64);
+    if (wl == wh) {
+      words_[wl] |= ml & mh;
+      return;
+    }
+    words_[wl] |= ml;
+    std::fill(words_.begin() + static_cast<std::ptrdiff_t>(wl + 1),
+              words_.begin() + static_cast<std::ptrdiff_t>(wh), ~std::uint64_t{0});
+    words_[wh] |= mh;
+  }
+  /// Calls fn(b) for every clear bit b < size(), in ascending order, until fn returns false.
+  template <class Fn>
+  void for_each_clear(Fn&& fn) const {
+    for (std::size_t w = 0; w < words_.size(); ++w) {
+      std::uint64_t clear = ~words_[w];
+      const std::uint64_t base = std::uint64_t{w} * 64;
+      if (base + 64 > n_) clear &= (std::uint64_t{1} << (n_ - base)) - 1;
+      while (clear) {
+        const int bit = std::countr_zero(clear);
+        clear &= clear - 1;
+        if (!fn(static_cast<std::uint32_t>(base + static_cast<std::uint64_t>(bit)))) return;
+      }
+    }
+  }
 
  private:
   std::vector<std::uint64_t> words_;
@@ -48,16 +88,20 @@ class MapReader {
     if (!dev_.read_at(base_ + std::uint64_t{premap} * 4, MutBytes(b, 4))) return std::nullopt;
     return BttMapEntry{le32(Bytes(b, 4), 0)};
   }
-  /// Calls fn(premap, entry) for every entry, `chunk` entries per read. False on a read error.
+  /// Calls fn(first, raw, cnt) for every chunk of up to `chunk` entries: raw[i] is the
+  /// decoded (host-order) entry of premap first + i. False on a read error.
   template <class Fn>
-  bool stream(std::uint32_t chunk, Fn&& fn) const {
-    ByteVec buf(std::size_t{chunk} * 4);
+  bool stream_chunks(std::uint32_t chunk, Fn&& fn) const {
+    std::vector<std::uint32_t> words(chunk);
     for (std::uint32_t first = 0; first < n_;) {
       const std::uint32_t cnt = std::min(chunk, n_ - first);
-      MutBytes out(buf.data(), std::size_t{cnt} * 4);
+      MutBytes out(reinterpret_cast<std::uint8_t*>(words.data()), std::size_t{cnt} * 4);
       if (!dev_.read_at(base_ + std::uint64_t{first} * 4, out)) return false;
-      for (std::uint32_t i = 0; i < cnt; ++i)
-        fn(first + i, BttMapEntry{le32(Bytes(buf.data(), out.size()), std::size_t{i} * 4)});
+      if constexpr (std::endian::native != std::endian::little) {
+        for (std::uint32_t i = 0; i < cnt; ++i)
+          words[i] = le32(Bytes(out.data(), out.size()), std::size_t{i} * 4);
+      }
+      fn(first, words.data(), cnt);
       first += cnt;
     }
     return true;
@@ -200,7 +244,14 @@ void check_arena_metadata(const BlockDevice& dev, const BttInfo& info, BttFlavor
       seen.set(b);
     }
   };
-  const bool map_ok = map.stream(opts.map_chunk_entries, [&](std::uint32_t p, BttMapEntry e) {
+  const bool have_overrides = !override_block.empty();
+  // No override for any premap in [lo, hi).
+  auto no_override_in = [&](std::uint32_t lo, std::uint32_t hi) {
+    if (!have_overrides) return true;
+    auto it = override_block.lower_bound(lo);
+    return it == override_block.end() || it->first >= hi;
+  };
+  auto one_entry = [&](std::uint32_t p, BttMapEntry e) {
     switch (e.state()) {
       case BttMapState::Initial: ++ar.map.initial; break;
       case BttMapState::Normal: ++ar.map.normal; break;
@@ -208,7 +259,8 @@ void check_arena_metadata(const BlockDevice& dev, const BttInfo& info, BttFlavor
       case BttMapState::Error: ++ar.map.error; break;
     }
     std::uint32_t b = e.effective_postmap(p);
-    if (auto it = override_block.find(p); it != override_block.end()) b = it->second;
+    if (have_overrides)
+      if (auto it = override_block.find(p); it != override_block.end()) b = it->second;
     if (b >= info.internal_nlba) {
       ++ar.map.out_of_range;
       if (oor.size() < opts.max_listed) oor.push_back(p);
@@ -216,8 +268,38 @@ void check_arena_metadata(const BlockDevice& dev, const BttInfo& info, BttFlavor
     } else {
       reference(b);
     }
-    if (opts.progress && (++done % (1u << 20)) == 0)
-      opts.progress({where + " map", done, info.external_nlba});
+  };
+  constexpr std::uint64_t kProgressEvery = 1u << 20;
+  const bool map_ok = map.stream_chunks(opts.map_chunk_entries, [&](std::uint32_t first,
+                                                                    const std::uint32_t* raw,
+                                                                    std::uint32_t cnt) {
+    for (std::uint32_t i = 0; i < cnt;) {
+      if (raw[i] != 0) {
+        one_entry(first + i, BttMapEntry{raw[i]});
+        ++i;
+        continue;
+      }
+      // A run of initial entries maps premap -> premap: blocks [p, p + n) in one go, unless
+      // a block is already referenced, lies out of range or an override applies (then the
+      // per-entry path finds exactly what it finds for any other entry).
+      std::uint32_t j = i + 1;
+      while (j < cnt && raw[j] == 0) ++j;
+      const std::uint32_t lo = first + i, hi = first + j;
+      if (hi <= info.internal_nlba && no_override_in(lo, hi) && !seen.any_in(lo, hi)) {
+        seen.set_range(lo, hi);
+        ar.map.initial += hi - lo;
+      } else {
+        for (std::uint32_t k = i; k < j; ++k) one_entry(first + k, BttMapEntry{0});
+      }
+      i = j;
+    }
+    // Same callbacks as a per-entry check: one at every multiple of kProgressEvery entries.
+    const std::uint64_t before = done;
+    done += cnt;
+    if (opts.progress)
+      for (std::uint64_t m = (before / kProgressEvery + 1) * kProgressEvery; m <= done;
+           m += kProgressEvery)
+        opts.progress({where + " map", m, info.external_nlba});
   });
   if (!map_ok) {
     add(Problem::IMAGE_TRUNCATED, where + " map", "map unreadable", map_abs);
@@ -268,10 +350,16 @@ void check_arena_metadata(const BlockDevice& dev, const BttInfo& info, BttFlavor
   std::map<std::uint32_t, std::vector<std::uint32_t>> dup_map_claimants;  // block -> premaps
   std::map<std::uint32_t, std::vector<std::uint32_t>> dup_lane_claimants;
   if (!dup_count.empty()) {
-    (void)map.stream(opts.map_chunk_entries, [&](std::uint32_t p, BttMapEntry e) {
-      std::uint32_t b = e.effective_postmap(p);
-      if (auto it = override_block.find(p); it != override_block.end()) b = it->second;
-      if (b < info.internal_nlba && dup_count.count(b)) dup_map_claimants[b].push_back(p);
+    (void)map.stream_chunks(opts.map_chunk_entries, [&](std::uint32_t first,
+                                                        const std::uint32_t* raw,
+                                                        std::uint32_t cnt) {
+      for (std::uint32_t i = 0; i < cnt; ++i) {
+        const std::uint32_t p = first + i;
+        std::uint32_t b = BttMapEntry{raw[i]}.effective_postmap(p);
+        if (have_overrides)
+          if (auto it = override_block.find(p); it != override_block.end()) b = it->second;
+        if (b < info.internal_nlba && dup_count.count(b)) dup_map_claimants[b].push_back(p);
+      }
     });
     for (std::uint32_t l = 0; l < nfree; ++l)
       if (lanes[l].free_block && dup_count.count(*lanes[l].free_block))
@@ -281,11 +369,11 @@ void check_arena_metadata(const BlockDevice& dev, const BttInfo& info, BttFlavor
 
   // ---- leaks ---------------------------------------------------------------------------
   std::vector<std::uint32_t> leaked;
-  for (std::uint32_t b = 0; b < info.internal_nlba; ++b)
-    if (!seen.test(b)) {
-      ++ar.leaked_blocks;
-      if (leaked.size() < opts.max_listed) leaked.push_back(b);
-    }
+  seen.for_each_clear([&](std::uint32_t b) {
+    ++ar.leaked_blocks;
+    if (leaked.size() < opts.max_listed) leaked.push_back(b);
+    return true;
+  });
 
   // ---- fixes: hand leaked blocks to lanes without one, then to map entries that must move ---
   std::size_t next_leak = 0;

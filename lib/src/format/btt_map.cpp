@@ -19,19 +19,6 @@ const char* btt_map_state_name(BttMapState s) {
   return "?";
 }
 
-BttMapState BttMapEntry::state() const {
-  switch (raw & kBttMapFlagMask) {
-    case 0:
-      return BttMapState::Initial;
-    case kBttMapErrorFlag:
-      return BttMapState::Error;
-    case kBttMapZeroFlag:
-      return BttMapState::Zero;
-    default:
-      return BttMapState::Normal;
-  }
-}
-
 BttMapEntry BttMapEntry::with_state(BttMapState s, std::uint32_t block) {
   switch (s) {
     case BttMapState::Initial:

@@ -37,10 +37,22 @@ struct BttMapEntry {
   bool e() const { return (raw & kBttMapErrorFlag) != 0; }
   /// Bits 0..29 as stored (meaningless for an initial entry, whose block is the pre-map LBA).
   std::uint32_t postmap() const { return raw & kBttMapLbaMask; }
-  BttMapState state() const;
+  /// The two flag bits as a state (inline: the map pass calls this once per entry).
+  BttMapState state() const {
+    switch (raw & kBttMapFlagMask) {
+      case 0:
+        return BttMapState::Initial;
+      case kBttMapErrorFlag:
+        return BttMapState::Error;
+      case kBttMapZeroFlag:
+        return BttMapState::Zero;
+      default:
+        return BttMapState::Normal;
+    }
+  }
   /// The internal block a read of `premap` would use: identity for initial entries.
   std::uint32_t effective_postmap(std::uint32_t premap) const {
-    return state() == BttMapState::Initial ? premap : postmap();
+    return (raw & kBttMapFlagMask) == 0 ? premap : postmap();
   }
 
   /// Entries as the writers store them (the block number is masked to 30 bits).
