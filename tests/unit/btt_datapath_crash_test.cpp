@@ -5,10 +5,12 @@
 // exactly once.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "btt_datapath_helpers.h"
@@ -38,6 +40,10 @@ struct Scenario {
   BttFlavor flavor;
   std::uint32_t lbasize;
   bool old_padding;  // pre-4.15 kernel log layout (0,2)
+  /// Every step on a fresh thread over 8 lanes: consecutive writes of one LBA land on
+  /// different lanes, so a writer replaces a map entry whose update another lane has not
+  /// drained yet.
+  bool many_lanes = false;
 };
 
 void PrintTo(const Scenario& s, std::ostream* os) { *os << s.name; }
@@ -69,7 +75,16 @@ std::vector<Step> steps() {
   return {{K::Write, 0},    {K::Write, 1},    {K::Write, 0},   {K::Write, 2},   {K::SetZero, 1},
           {K::Write, 1},    {K::SetError, 2}, {K::Write, 2},   {K::Write, 3},   {K::Write, 0},
           {K::Write, 3},    {K::Write, 9},    {K::SetError, 5}, {K::Write, 40}, {K::SetZero, 40},
-          {K::Write, 5},    {K::Write, 0},    {K::Write, 2},   {K::Write, 1},   {K::Write, 40}};
+          {K::Write, 5},    {K::Write, 0},    {K::Write, 2},   {K::Write, 1},   {K::Write, 40},
+          // Back-to-back writes of LBAs alone in their map cache line (with many lanes: on
+          // lanes 4 then 1, 6 then 3, 0 then 5): nothing else flushes the first write's map
+          // update before the second one commits.
+          {K::Write, 200},  {K::Write, 200},  {K::Write, 300}, {K::Write, 300}, {K::Write, 400},
+          {K::Write, 400},
+          // Many lanes: 500 goes on lane 2, which is next used 8 steps later (by another
+          // thread, for another LBA); nothing in between touches 500's map line.
+          {K::Write, 500},  {K::Write, 600},  {K::Write, 700}, {K::Write, 800}, {K::Write, 900},
+          {K::Write, 1000}, {K::Write, 1100}, {K::Write, 1200}, {K::Write, 1300}};
 }
 
 std::optional<SectorState> read_state(BttDevice& dev, std::uint32_t lba, std::string& err) {
@@ -95,7 +110,7 @@ TEST_P(BttCrash, EveryCutPointRecoversToOldOrNewSectors) {
   BttOpenOptions o;
   o.flavor = sc.flavor;
   o.writable = true;
-  o.lanes = 1;
+  o.lanes = sc.many_lanes ? 8 : 1;
 
   // Record the sequence; remember where each operation starts and ends in the op log and the
   // expected contents after each.
@@ -109,24 +124,52 @@ TEST_P(BttCrash, EveryCutPointRecoversToOldOrNewSectors) {
       ASSERT_EQ(dev.arenas()[0].log_indices, kBttLogIndicesOld);
     }
     (*rec)->clear_ops();
-    for (std::size_t k = 0; k < plan.size(); ++k) {
+    std::vector<Result<void>> results(plan.size());
+    auto step = [&](std::size_t k) {
       const Step& st = plan[k];
       begin.push_back((*rec)->op_count());
-      Result<void> r;
       if (st.kind == Step::Write) {
         const ByteVec data = stamped_sector(sc.lbasize, st.lba, 1, static_cast<std::uint32_t>(k));
-        r = dev.write(st.lba, data);
+        // Many lanes: step k on lane 5k mod 8, so consecutive writes of one LBA meet on
+        // different lanes, in both index orders (recovery walks lanes by index).
+        results[k] = sc.many_lanes ? dev.write(st.lba, data, static_cast<unsigned>(5 * k % 8))
+                                   : dev.write(st.lba, data);
         state[st.lba] = SectorState{SectorState::Data, data};
       } else if (st.kind == Step::SetZero) {
-        r = dev.set_zero(st.lba);
+        results[k] = dev.set_zero(st.lba);
         state[st.lba] = SectorState{SectorState::Zero, {}};
       } else {
-        r = dev.set_error(st.lba);
+        results[k] = dev.set_error(st.lba);
         state[st.lba] = SectorState{SectorState::Error, {}};
       }
-      ASSERT_TRUE(r) << "step " << k << ": " << r.error().message();
       end.push_back((*rec)->op_count());
       after.push_back(state);
+    };
+    if (sc.many_lanes) {
+      // One live thread per step, passing a baton: the steps stay strictly sequential (so
+      // the record has a meaningful program order) but come from distinct threads, whose
+      // drains cover only their own flushes.
+      std::atomic<std::size_t> turn{0};
+      std::vector<std::thread> threads;
+      for (std::size_t k = 0; k < plan.size(); ++k)
+        threads.emplace_back([&, k] {
+          while (turn.load(std::memory_order_acquire) != k) std::this_thread::yield();
+          step(k);
+          turn.store(k + 1, std::memory_order_release);
+        });
+      for (auto& t : threads) t.join();
+    } else {
+      for (std::size_t k = 0; k < plan.size(); ++k) step(k);
+    }
+    for (std::size_t k = 0; k < plan.size(); ++k)
+      ASSERT_TRUE(results[k]) << "step " << k << ": " << results[k].error().message();
+    if (sc.many_lanes) {
+      // Lanes that wrote no longer hold their initial free block (external_nlba + lane).
+      const std::uint32_t ext = dev.arenas()[0].info.external_nlba;
+      const auto blocks = dev.free_blocks(0);
+      unsigned used = 0;
+      for (std::uint32_t l = 0; l < 8; ++l) used += blocks[l] != ext + l;
+      ASSERT_GE(used, 2u) << "the scenario needs writes on several lanes";
     }
   }
   const std::size_t total = (*rec)->op_count();
@@ -152,7 +195,7 @@ TEST_P(BttCrash, EveryCutPointRecoversToOldOrNewSectors) {
       ASSERT_TRUE(dev) << dev.error().message();
       ++opened;
       recovered += dev->arenas()[0].recovered_map_entries;
-      for (std::uint32_t lba : {0u, 1u, 2u, 3u, 5u, 9u, 40u, 41u}) {
+      for (std::uint32_t lba : {0u, 1u, 2u, 3u, 5u, 9u, 40u, 41u, 200u, 300u, 400u, 500u, 1300u}) {
         std::string err;
         auto got = read_state(*dev, lba, err);
         ASSERT_TRUE(got) << "lba " << lba << ": " << err;
@@ -206,9 +249,13 @@ TEST_P(BttCrash, RecoveryItselfIsCrashSafe) {
       ASSERT_TRUE(dev.write(lba, data));
     }
     const auto ops = (*rec)->ops();
-    std::size_t drains = 0, commit = 0;
-    for (std::size_t i = 0; i < ops.size(); ++i)
-      if (ops[i].kind == PersistOpKind::Drain && ++drains == 3) commit = i + 1;
+    // The commit point: the drain right after the log entry's seq half, i.e. the last
+    // drain before the 4-byte map store.
+    std::size_t commit = 0;
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      if (ops[i].kind == PersistOpKind::Store && ops[i].len == 4) break;
+      if (ops[i].kind == PersistOpKind::Drain) commit = i + 1;
+    }
     ASSERT_GT(commit, 0u);
     // Rebuild the image as it was before the write, crash it at the commit point.
     auto crashed_region = RecordingRegion::create(initial);
@@ -249,7 +296,9 @@ INSTANTIATE_TEST_SUITE_P(BttCrash, BttCrash,
                          ::testing::Values(Scenario{"kernel4096", BttFlavor::Kernel, 4096, false},
                                            Scenario{"kernel520", BttFlavor::Kernel, 520, false},
                                            Scenario{"kernelOldPadding", BttFlavor::Kernel, 4096, true},
-                                           Scenario{"pmdk4096", BttFlavor::Pmdk, 4096, false}),
+                                           Scenario{"pmdk4096", BttFlavor::Pmdk, 4096, false},
+                                           Scenario{"kernelManyLanes", BttFlavor::Kernel, 4096, false, true},
+                                           Scenario{"pmdkManyLanes", BttFlavor::Pmdk, 512, false, true}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 TEST(BttCrashRecorder, DurabilityRulesOfTheModel) {
@@ -298,6 +347,43 @@ TEST(BttCrashRecorder, DurabilityRulesOfTheModel) {
   }
   EXPECT_EQ(r.op_count(), 9u);
   EXPECT_EQ(r.payload(r.ops()[2]).size(), 8u);
+}
+
+TEST(BttCrashRecorder, DrainsAreDrainsOfTheirOwnThread) {
+  // sfence orders only its own core's copies and flushes: thread B's drain does not make
+  // thread A's copy or flushed store durable, but B flushing the line again and draining does.
+  const ByteVec zeros(4096, 0);
+  auto rec = RecordingRegion::create(zeros);
+  auto target = RecordingRegion::create(zeros);
+  ASSERT_TRUE(rec && target);
+  RecordingRegion& r = **rec;
+  const std::uint8_t a[8] = {7, 7, 7, 7, 7, 7, 7, 7};
+  std::thread([&] {
+    r.copy(0, a, 8);
+    r.store32(512, 0xAB);
+    r.flush(512, 4);
+  }).join();
+  ASSERT_TRUE(r.drain());  // main thread
+  const std::size_t after_foreign_drain = r.op_count();
+  r.flush_again(512, 4);
+  ASSERT_TRUE(r.drain());
+  auto image = [&](std::size_t cut) {
+    EXPECT_TRUE((*target)->restore(zeros));
+    r.apply_crash(cut, CrashLoss::DropUnfenced, 0, **target);
+    return ByteVec((*target)->data(), (*target)->data() + 4096);
+  };
+  ByteVec img = image(after_foreign_drain);
+  EXPECT_EQ(img[0], 0) << "another thread's drain does not cover this thread's copy";
+  EXPECT_EQ(le32(img, 512), 0u) << "nor its flush";
+  img = image(r.op_count());
+  EXPECT_EQ(le32(img, 512), 0xABu) << "flushing the line again and draining does";
+  EXPECT_EQ(img[0], 0);
+  ASSERT_TRUE(r.sync());
+  img = image(r.op_count());
+  EXPECT_EQ(img[0], 0) << "nor does a sync() of another thread (pmem has no msync)";
+  const auto ops = r.ops();
+  EXPECT_EQ(ops[0].thread, 0u);
+  EXPECT_EQ(ops[3].thread, 1u);
 }
 
 }  // namespace

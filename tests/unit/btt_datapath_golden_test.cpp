@@ -200,6 +200,51 @@ TEST(BttDeviceKernelImage, ParentUuidMustMatchTheNamespaceWhenGiven) {
   EXPECT_NE(bad.error().message().find("parent_uuid"), std::string::npos) << bad.error().message();
 }
 
+TEST(BttDeviceKernelImage, NamespacesAreFoundLikeTheKernelFindsThem) {
+  // a: v1.1 labels; i: label-less; f: two namespaces, by uuid and by name.
+  const auto ma = load_manifest("kernel/a-sector4096-labels1.1.json");
+  auto a = open_btt_in_image(test::image_path("kernel/a-sector4096-labels1.1.img.zst"), {});
+  ASSERT_TRUE(a) << a.error().message();
+  EXPECT_EQ(a->container, BttContainer::Namespace);
+  EXPECT_EQ(a->namespace_uuid, *Uuid::parse("45d99587-e15a-41f9-bce2-5733ae2c5442"));
+  EXPECT_EQ(a->namespace_size, 256ull << 20);
+  expect_readback(a->device, ma);
+
+  auto i = open_btt_in_image(test::image_path("kernel/i-sector4096-labelless.img.zst"), {});
+  ASSERT_TRUE(i) << i.error().message();
+  EXPECT_EQ(i->container, BttContainer::Namespace);
+  EXPECT_TRUE(i->namespace_uuid.is_zero());
+  EXPECT_EQ(i->device.version(), BttVersion::V1_1);
+
+  const std::string f = test::image_path("kernel/f-two-namespaces-labels1.2.img.zst");
+  for (const char* key : {"59ba662e-56ce-48b3-b34e-71a0aeda22d3", "btt-one", ""}) {
+    BttLocate where;
+    where.namespace_key = key;
+    auto dev = open_btt_in_image(f, where);
+    ASSERT_TRUE(dev) << key << ": " << dev.error().message();
+    EXPECT_EQ(dev->namespace_name, "btt-one");
+    EXPECT_EQ(dev->device.version(), BttVersion::V2_0);
+    EXPECT_EQ(dev->device.sector_count(), 16105u);
+  }
+  BttLocate fsdax;
+  fsdax.namespace_key = "47b9ac95-bfc9-4be2-937b-f0aedee7d83c";
+  auto not_btt = open_btt_in_image(f, fsdax);
+  ASSERT_FALSE(not_btt);
+  EXPECT_EQ(not_btt.error().code, Errc::kNotPresent);
+  EXPECT_NE(not_btt.error().message().find("fsdax"), std::string::npos) << not_btt.error().message();
+  BttLocate missing;
+  missing.namespace_key = "nope";
+  auto none = open_btt_in_image(f, missing);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, Errc::kNotFound);
+  EXPECT_NE(none.error().message().find("btt-one"), std::string::npos) << none.error().message();
+  BttLocate on_pool;
+  on_pool.namespace_key = "btt-one";
+  auto pool = open_btt_in_image(test::image_path("pmdk/blk4096.pool.zst"), on_pool);
+  ASSERT_FALSE(pool);
+  EXPECT_EQ(pool.error().code, Errc::kInvalidArgument);
+}
+
 // ---------------------------------------------------------------------------------------------
 // PMDK pools
 

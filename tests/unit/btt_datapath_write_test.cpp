@@ -430,9 +430,13 @@ TEST(BttDeviceWrite, LostMapUpdateIsCompletedAtOpen) {
     }
     // Cut right after the log commit (the drain following the seq half), drop the rest.
     const auto ops = (*rec)->ops();
-    std::size_t drains = 0, cut = 0;
-    for (std::size_t i = 0; i < ops.size(); ++i)
-      if (ops[i].kind == PersistOpKind::Drain && ++drains == 3) cut = i + 1;
+    // The commit point: the drain right after the log entry's seq half, i.e. the last
+    // drain before the 4-byte map store.
+    std::size_t cut = 0;
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      if (ops[i].kind == PersistOpKind::Store && ops[i].len == 4) break;
+      if (ops[i].kind == PersistOpKind::Drain) cut = i + 1;
+    }
     ASSERT_GT(cut, 0u);
     auto work = RecordingRegion::create(ns);
     ASSERT_TRUE(work);

@@ -55,11 +55,15 @@ struct alignas(64) SpinLock {
   void unlock() { word.store(0, std::memory_order_release); }
 };
 
-/// Read tracking table slot of one lane: kRttValid | postmap while that lane copies a block.
+/// Read tracking table slot: kRttValid | postmap while the reader that claimed it copies that
+/// block, 0 when free. Readers claim any free slot (no lane needed); writers scan them all.
 struct alignas(64) RttSlot {
   std::atomic<std::uint32_t> value{0};
 };
 inline constexpr std::uint32_t kRttValid = 0x80000000u;
+
+/// No map update waiting for its drain.
+inline constexpr std::uint64_t kNoPendingMap = UINT64_MAX;
 
 /// A lane's free block in one arena (kernel struct free_entry). Touched only by the lane's
 /// owner, so plain fields; padded so two lanes never share a cache line.
@@ -69,6 +73,9 @@ struct alignas(64) FreeEntry {
   std::uint8_t sub = 0;     // sub-slot (0/1) the next log entry goes to
   bool has_err = false;     // block must be zeroed before use (kernel: E in old_map)
   bool valid = false;       // false: PMDK rejected this lane's log pair
+  /// Region offset of the map entry this lane's last write stored and flushed but did not
+  /// drain: it must be durable before the lane's next log commit (see write_one).
+  std::uint64_t pending_map = kNoPendingMap;
 };
 
 struct Arena {
@@ -85,7 +92,7 @@ struct Arena {
   std::uint32_t slot[2] = {0, 1};  // log slot index of sub-slot 0 / 1
   bool write_refused = false;
   std::vector<FreeEntry> free;          // nfree
-  std::vector<RttSlot> rtt;             // one per lane in use (writable devices only)
+  std::vector<RttSlot> rtt;             // nreaders slots (writable devices only)
   std::vector<SpinLock> map_locks;      // nfree
   /// Read-only opens: map entries the recovery would have written, sorted by premap.
   std::vector<std::pair<std::uint32_t, std::uint32_t>> overlay;
@@ -123,6 +130,8 @@ class BttDevice::Impl {
   std::uint64_t arena0_offset = 0;
   BttVersion version = BttVersion::V1_1;
   std::vector<btt_detail::Arena> arenas;
+  /// The arenas' summaries, published with `formatted` (empty while unformatted).
+  std::vector<BttArenaInfo> summaries;
   std::vector<btt_detail::SpinLock> lanes;
   /// PMDK pools whose layout is not written yet: false until the first write lays it out.
   std::atomic<bool> formatted{true};
@@ -134,19 +143,54 @@ class BttDevice::Impl {
   Result<void> lay_out_pmdk();  // first write to an unformatted PMDK pool
 
   // --- I/O (btt_io.cpp) ---
+  /// What an internal I/O step reports; the public members turn it into an Error (cold path),
+  /// so the hot path never builds a Result.
+  enum class IoStatus : std::uint8_t { kOk, kMediaError, kBadMapEntry, kRefused, kNotDurable };
+
   unsigned acquire_lane();
   void release_lane(unsigned lane) { lanes[lane].unlock(); }
+  btt_detail::RttSlot* claim_read_slot(btt_detail::Arena& a, std::uint32_t mark);
   /// Arena and pre-map LBA of an external LBA (< nlba).
-  btt_detail::Arena& locate(std::uint64_t lba, std::uint32_t& premap);
-  std::uint32_t map_load(const btt_detail::Arena& a, std::uint32_t premap) const;
-  Result<void> read_one(btt_detail::Arena& a, std::uint32_t premap, std::uint64_t lba,
-                        std::uint8_t* dst, btt_detail::RttSlot* rtt);
-  Result<void> write_one(btt_detail::Arena& a, std::uint32_t premap, std::uint64_t lba,
-                         const std::uint8_t* src, unsigned lane);
+  btt_detail::Arena& locate(std::uint64_t lba, std::uint32_t& premap) {
+    for (btt_detail::Arena& a : arenas) {
+      if (lba < a.external_nlba) {
+        premap = static_cast<std::uint32_t>(lba);
+        return a;
+      }
+      lba -= a.external_nlba;
+    }
+    premap = 0;  // unreachable: callers check lba < nlba = sum of external_nlba
+    return arenas.back();
+  }
+  /// The raw map entry (sequentially consistent load; read-only opens consult the recovery
+  /// overlay first).
+  std::uint32_t map_load(const btt_detail::Arena& a, std::uint32_t premap) const {
+    if (!a.overlay.empty()) [[unlikely]]
+      return overlay_load(a, premap);
+    return region->load32(a.map_offset(premap));
+  }
+  std::uint32_t overlay_load(const btt_detail::Arena& a, std::uint32_t premap) const;
+  IoStatus read_one(btt_detail::Arena& a, std::uint32_t premap, std::uint8_t* dst, bool track,
+                    std::uint32_t& bad_entry);
+  IoStatus write_one(btt_detail::Arena& a, std::uint32_t premap, const std::uint8_t* src,
+                     unsigned lane, std::uint32_t& bad_entry);
   Result<void> set_flag(std::uint64_t lba, std::uint32_t flag);
   void wait_for_readers(btt_detail::Arena& a, std::uint32_t block);
-  Result<void> check_io(std::uint64_t lba, std::size_t bytes, bool write) const;
+  /// Make every lane's pending map update durable (flush() and close).
+  void settle();
+  Result<void> check_io(std::uint64_t lba, std::size_t bytes, bool write) const {
+    if ((write && !writable) || bytes == 0 || bytes % lbasize != 0 ||
+        !range_fits(lba, bytes / lbasize, nlba)) [[unlikely]]
+      return io_argument_error(lba, bytes, write);
+    return {};
+  }
+  Result<void> io_argument_error(std::uint64_t lba, std::size_t bytes, bool write) const;
+  Result<void> io_error(IoStatus st, const btt_detail::Arena& a, std::uint64_t lba,
+                        std::uint32_t bad_entry) const;
   std::string where(std::uint64_t lba) const;
+
+  unsigned nreaders = 1;  // read tracking slots per arena
+  ~Impl();
 };
 
 }  // namespace ndtk

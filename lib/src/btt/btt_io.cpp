@@ -1,6 +1,6 @@
 // BttDevice I/O: the read path (kernel btt_read_pg, PMDK btt_read), the write path (kernel
 // btt_write_pg, PMDK btt_write) and the map flag updates, with lanes, map locks and the read
-// tracking table. No heap allocation and no system call per sector on pmem.
+// tracking table. No heap allocation, no Result and no system call per sector on pmem.
 #include <algorithm>
 #include <cstring>
 #include <functional>
@@ -13,8 +13,10 @@ namespace ndtk {
 
 using btt_detail::Arena;
 using btt_detail::FreeEntry;
+using btt_detail::kNoPendingMap;
 using btt_detail::kRttValid;
 using btt_detail::RttSlot;
+using IoStatus = BttDevice::Impl::IoStatus;
 
 namespace {
 
@@ -43,19 +45,24 @@ class MapLockGuard {
   btt_detail::SpinLock& l_;
 };
 
+/// A per-thread starting point for lane and read-slot searches. Constant-initialised so the
+/// access is a plain TLS load (no init guard per call).
+unsigned& thread_hint(unsigned& h) {
+  if (h == UINT32_MAX)
+    h = static_cast<unsigned>(std::hash<std::thread::id>{}(std::this_thread::get_id()) >> 1);
+  return h;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-// Lanes and lookup
+// Lanes, read slots, lookup
 
 unsigned BttDevice::Impl::acquire_lane() {
   // A thread keeps coming back to the lane it last got, so N threads settle on N distinct
   // lanes and never touch each other's cache lines; a taken lane is skipped, never waited on.
-  // Constant-initialised so the access is a plain TLS load (no init guard per call).
   static thread_local unsigned hint = UINT32_MAX;
-  if (hint == UINT32_MAX)
-    hint = static_cast<unsigned>(std::hash<std::thread::id>{}(std::this_thread::get_id()) >> 1);
-  unsigned l = hint % nlanes;
+  unsigned l = thread_hint(hint) % nlanes;
   unsigned spins = 0;
   for (;;) {
     for (unsigned k = 0; k < nlanes; ++k) {
@@ -69,25 +76,32 @@ unsigned BttDevice::Impl::acquire_lane() {
   }
 }
 
-Arena& BttDevice::Impl::locate(std::uint64_t lba, std::uint32_t& premap) {
-  for (Arena& a : arenas) {
-    if (lba < a.external_nlba) {
-      premap = static_cast<std::uint32_t>(lba);
-      return a;
+RttSlot* BttDevice::Impl::claim_read_slot(Arena& a, std::uint32_t mark) {
+  // Claiming publishes the block in the same locked instruction (the kernel's rtt store plus
+  // barrier): a free slot holds 0, and only its claimer writes it until it stores 0 again.
+  static thread_local unsigned hint = UINT32_MAX;
+  unsigned i = thread_hint(hint) % nreaders;
+  unsigned spins = 0;
+  for (;;) {
+    for (unsigned k = 0; k < nreaders; ++k) {
+      RttSlot& s = a.rtt[i];
+      std::uint32_t expected = 0;
+      if (s.value.load(std::memory_order_relaxed) == 0 &&
+          s.value.compare_exchange_strong(expected, mark, std::memory_order_seq_cst,
+                                          std::memory_order_relaxed)) {
+        hint = i;
+        return &s;
+      }
+      if (++i == nreaders) i = 0;
     }
-    lba -= a.external_nlba;
+    btt_detail::backoff(spins);
   }
-  // check_io() keeps lba < nlba = sum of external_nlba, so this is unreachable.
-  premap = 0;
-  return arenas.back();
 }
 
-std::uint32_t BttDevice::Impl::map_load(const Arena& a, std::uint32_t premap) const {
-  if (!a.overlay.empty()) {
-    auto it = std::lower_bound(a.overlay.begin(), a.overlay.end(),
-                               std::make_pair(premap, std::uint32_t{0}));
-    if (it != a.overlay.end() && it->first == premap) return it->second;
-  }
+std::uint32_t BttDevice::Impl::overlay_load(const Arena& a, std::uint32_t premap) const {
+  auto it = std::lower_bound(a.overlay.begin(), a.overlay.end(),
+                             std::make_pair(premap, std::uint32_t{0}));
+  if (it != a.overlay.end() && it->first == premap) return it->second;
   return region->load32(a.map_offset(premap));
 }
 
@@ -95,59 +109,81 @@ std::string BttDevice::Impl::where(std::uint64_t lba) const {
   return fmt::format("{}: lba {}", region->name(), lba);
 }
 
-Result<void> BttDevice::Impl::check_io(std::uint64_t lba, std::size_t bytes, bool write) const {
-  if (write && !writable)
-    return fail(Errc::kReadOnly, region->name() + ": BTT opened read-only");
+Result<void> BttDevice::Impl::io_argument_error(std::uint64_t lba, std::size_t bytes,
+                                                bool write) const {
+  if (write && !writable) return fail(Errc::kReadOnly, region->name() + ": BTT opened read-only");
   if (bytes == 0 || bytes % lbasize != 0)
     return fail(Errc::kInvalidArgument,
                 fmt::format("{}: buffer of {} bytes is not a non-zero multiple of the sector "
                             "size {}",
                             region->name(), bytes, lbasize));
-  const std::uint64_t count = bytes / lbasize;
-  if (!range_fits(lba, count, nlba))
-    return fail(Errc::kOutOfRange,
-                fmt::format("{}: sectors [{}, +{}) lie past the end of the BTT ({} sectors)",
-                            region->name(), lba, count, nlba));
+  return fail(Errc::kOutOfRange,
+              fmt::format("{}: sectors [{}, +{}) lie past the end of the BTT ({} sectors)",
+                          region->name(), lba, bytes / lbasize, nlba));
+}
+
+Result<void> BttDevice::Impl::io_error(IoStatus st, const Arena& a, std::uint64_t lba,
+                                       std::uint32_t bad_entry) const {
+  switch (st) {
+    case IoStatus::kOk: return ok();
+    case IoStatus::kMediaError:
+      return fail(Errc::kMediaError, where(lba) + ": media error (map entry flagged E)");
+    case IoStatus::kBadMapEntry:
+      return fail(Errc::kCorrupt, fmt::format("{}: map entry {:#x} points past internal_nlba {}",
+                                              where(lba), bad_entry, a.internal_nlba));
+    case IoStatus::kRefused:
+      return fail(Errc::kCorrupt, fmt::format("{}: arena {} refuses writes: {}", where(lba),
+                                              a.summary.index, a.summary.write_refused));
+    case IoStatus::kNotDurable:
+      return fail(Errc::kIo, fmt::format("{}: write may not be durable: {}", where(lba),
+                                         region->error_message()));
+  }
   return ok();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Read path
 
-Result<void> BttDevice::Impl::read_one(Arena& a, std::uint32_t premap, std::uint64_t lba,
-                                       std::uint8_t* dst, RttSlot* rtt) {
+IoStatus BttDevice::Impl::read_one(Arena& a, std::uint32_t premap, std::uint8_t* dst, bool track,
+                                   std::uint32_t& bad_entry) {
   std::uint32_t raw = map_load(a, premap);
+  RttSlot* slot = nullptr;
   std::uint32_t postmap = 0;
   for (;;) {
     const std::uint32_t flags = raw & kBttMapFlagMask;
     if (flags == kBttMapZeroFlag || (flags == 0 && flavor == BttFlavor::Pmdk)) {
-      if (rtt) rtt->value.store(0, std::memory_order_release);
+      if (slot) slot->value.store(0, std::memory_order_release);
       std::memset(dst, 0, lbasize);
-      return ok();
+      return IoStatus::kOk;
     }
     if (flags == kBttMapErrorFlag) {
-      if (rtt) rtt->value.store(0, std::memory_order_release);
-      return fail(Errc::kMediaError, where(lba) + ": media error (map entry flagged E)");
+      if (slot) slot->value.store(0, std::memory_order_release);
+      return IoStatus::kMediaError;
     }
     postmap = flags == 0 ? premap : (raw & kBttMapLbaMask);
-    if (rtt == nullptr) break;  // read-only device: nobody writes, nothing to track
-    // Publish the block we are about to copy, then re-read the map: a writer that freed the
-    // block before our publication is seen here (seq_cst store/load pair, the kernel's
-    // smp_mb between the rtt store and the map re-read); one that frees it afterwards sees
-    // our rtt entry and waits.
-    rtt->value.store(kRttValid | postmap, std::memory_order_seq_cst);
+    if (postmap >= a.internal_nlba) [[unlikely]] {
+      if (slot) slot->value.store(0, std::memory_order_release);
+      bad_entry = raw;
+      return IoStatus::kBadMapEntry;
+    }
+    if (!track) break;  // read-only device: nobody writes, nothing to track
+    // Start the data block's miss now; it overlaps the publication and the re-check.
+    __builtin_prefetch(base + a.block_offset(postmap));
+    // Publish the block, then re-read the map (seq_cst RMW then seq_cst load: the kernel's
+    // rtt store + smp_mb). A writer that freed the block before our publication is seen by the
+    // re-read; one that frees it later sees our slot and waits (see write_one).
+    const std::uint32_t mark = kRttValid | postmap;
+    if (slot == nullptr)
+      slot = claim_read_slot(a, mark);
+    else
+      slot->value.store(mark, std::memory_order_seq_cst);
     const std::uint32_t again = map_load(a, premap);
     if (again == raw) break;
     raw = again;
   }
-  if (postmap >= a.internal_nlba) {
-    if (rtt) rtt->value.store(0, std::memory_order_release);
-    return fail(Errc::kCorrupt, fmt::format("{}: map entry {:#x} points past internal_nlba {}",
-                                            where(lba), raw, a.internal_nlba));
-  }
   std::memcpy(dst, base + a.block_offset(postmap), lbasize);
-  if (rtt) rtt->value.store(0, std::memory_order_release);
-  return ok();
+  if (slot) slot->value.store(0, std::memory_order_release);
+  return IoStatus::kOk;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -155,20 +191,19 @@ Result<void> BttDevice::Impl::read_one(Arena& a, std::uint32_t premap, std::uint
 
 void BttDevice::Impl::wait_for_readers(Arena& a, std::uint32_t block) {
   const std::uint32_t busy = kRttValid | block;
-  for (unsigned i = 0; i < nlanes; ++i) {
+  for (unsigned i = 0; i < nreaders; ++i) {
     unsigned spins = 0;
     while (a.rtt[i].value.load(std::memory_order_seq_cst) == busy) btt_detail::backoff(spins);
   }
 }
 
-Result<void> BttDevice::Impl::write_one(Arena& a, std::uint32_t premap, std::uint64_t lba,
-                                        const std::uint8_t* src, unsigned lane) {
-  if (a.write_refused)
-    return fail(Errc::kCorrupt, fmt::format("{}: arena {} refuses writes: {}", where(lba),
-                                            a.summary.index, a.summary.write_refused));
+IoStatus BttDevice::Impl::write_one(Arena& a, std::uint32_t premap, const std::uint8_t* src,
+                                    unsigned lane, std::uint32_t& bad_entry) {
+  if (a.write_refused) [[unlikely]]
+    return IoStatus::kRefused;
   FreeEntry& fe = a.free[lane];
   bool durable = true;
-  if (fe.has_err) {
+  if (fe.has_err) [[unlikely]] {
     // Kernel arena_clear_freelist_error: the block carried a media error; overwrite it before
     // it takes data (on real pmem this clears the poison).
     region->zero(a.block_offset(fe.block), sector_size);
@@ -176,14 +211,19 @@ Result<void> BttDevice::Impl::write_one(Arena& a, std::uint32_t premap, std::uin
     fe.has_err = false;
   }
   const std::uint32_t free_block = fe.block;
+  // The map store that freed this block (an earlier write on this lane, possibly by another
+  // thread; the lane lock orders it before us) is sequentially consistent, and so are our
+  // loads of the read slots and the readers' publish-then-recheck: a Dekker handshake in
+  // which either we see a reader's slot and wait, or the reader sees the new map entry and
+  // moves on. (No standalone fence: ThreadSanitizer cannot follow those.)
   wait_for_readers(a, free_block);
 
-  // 1. The data, durable before anything refers to it.
-  region->copy(a.block_offset(free_block), src, lbasize);
-  durable &= region->drain();
-
+  // Taken before the copy so its locked instruction does not wait for the copy's
+  // non-temporal stores; the entry's cache miss overlaps the copy.
   MapLockGuard map_lock(a.map_lock(premap));
+  const std::uint64_t map_off = a.map_offset(premap);
   const std::uint32_t raw = map_load(a, premap);
+
   const std::uint32_t flags = raw & kBttMapFlagMask;
   std::uint32_t old_map;  // as logged
   if (flavor == BttFlavor::Kernel) {
@@ -195,17 +235,33 @@ Result<void> BttDevice::Impl::write_one(Arena& a, std::uint32_t premap, std::uin
     old_map = flags == 0 ? (premap | kBttMapNormal) : raw;
   }
   const std::uint32_t old_block = old_map & kBttMapLbaMask;
-  if (old_block >= a.internal_nlba)
-    return fail(Errc::kCorrupt, fmt::format("{}: map entry {:#x} points past internal_nlba {}",
-                                            where(lba), raw, a.internal_nlba));
+  if (old_block >= a.internal_nlba) [[unlikely]] {
+    bad_entry = raw;
+    return IoStatus::kBadMapEntry;
+  }
   const std::uint32_t new_map =
       flavor == BttFlavor::Kernel ? free_block : (free_block | kBttMapNormal);
-
-  // 2. The log entry in the lane's older sub-slot: {lba, old_map} then {new_map, seq}, each
-  // half durable before the next; the seq half is the commit point of the write.
   const std::uint64_t slot = a.log_slot_offset(lane, fe.sub);
+
+  // 1. Ordering point one makes durable together:
+  //    - the data, before anything can refer to it;
+  //    - the first half of the log entry, {lba, old_map}. It goes into the lane's older
+  //      sub-slot, whose seq it does not touch, so until the second half lands the lane's
+  //      current entry is unchanged (the state a crash between the kernel's two halves
+  //      leaves): it may share the data's drain;
+  //    - the entry we replace, stored by a writer that released the map lock before draining:
+  //      our log commit must not outlive it, or recovery would take our old_map for the
+  //      current mapping;
+  //    - this lane's previous map update: our commit turns the lane's previous entry into the
+  //      older one, after which that update is no longer recoverable from the log.
+  region->copy(a.block_offset(free_block), src, lbasize);
+  region->flush_again(map_off, kBttMapEntrySize);
+  if (fe.pending_map != kNoPendingMap) region->flush_again(fe.pending_map, kBttMapEntrySize);
   region->store64(slot, std::uint64_t{premap} | (std::uint64_t{old_map} << 32));
   region->flush(slot, 8);
+  durable &= region->drain();
+
+  // 2. The second half, {new_map, seq}: the commit point of the write.
   region->store64(slot + 8, std::uint64_t{new_map} | (std::uint64_t{fe.seq} << 32));
   region->flush(slot + 8, 8);
   durable &= region->drain();
@@ -216,16 +272,15 @@ Result<void> BttDevice::Impl::write_one(Arena& a, std::uint32_t premap, std::uin
   fe.block = old_block;
   fe.has_err = flavor == BttFlavor::Kernel && (old_map & kBttMapErrorFlag) != 0;
 
-  // 3. The map entry (seq_cst store: readers re-check it after publishing their rtt entry).
-  const std::uint64_t map_off = a.map_offset(premap);
+  // 3. The map entry (a sequentially consistent store, see wait_for_readers): flushed,
+  //    drained by the next ordering point that needs it (the next write on this lane or on this
+  //    entry, set_zero/set_error, flush(), close). The write is already durable: a lost map
+  //    update is completed from the log by the load-time recovery.
   region->store32(map_off, free_block | kBttMapNormal);
   region->flush(map_off, kBttMapEntrySize);
-  durable &= region->drain();
+  fe.pending_map = map_off;
 
-  if (!durable)
-    return fail(Errc::kIo, fmt::format("{}: write may not be durable: {}", where(lba),
-                                       region->error_message()));
-  return ok();
+  return durable ? IoStatus::kOk : IoStatus::kNotDurable;
 }
 
 Result<void> BttDevice::Impl::set_flag(std::uint64_t lba, std::uint32_t flag) {
@@ -238,9 +293,7 @@ Result<void> BttDevice::Impl::set_flag(std::uint64_t lba, std::uint32_t flag) {
   }
   std::uint32_t premap = 0;
   Arena& a = locate(lba, premap);
-  if (a.write_refused)
-    return fail(Errc::kCorrupt, fmt::format("{}: arena {} refuses writes: {}", where(lba),
-                                            a.summary.index, a.summary.write_refused));
+  if (a.write_refused) return io_error(IoStatus::kRefused, a, lba, 0);
   MapLockGuard map_lock(a.map_lock(premap));
   const std::uint32_t raw = map_load(a, premap);
   const std::uint32_t flags = raw & kBttMapFlagMask;
@@ -248,7 +301,8 @@ Result<void> BttDevice::Impl::set_flag(std::uint64_t lba, std::uint32_t flag) {
       (flags == kBttMapZeroFlag || (flags == 0 && flavor == BttFlavor::Pmdk)))
     return ok();  // already reads as zeros
   // The block stays referenced by the entry (identity for an initial one), so the free-block
-  // bookkeeping is untouched and no log entry is needed: one atomic 4-byte store.
+  // bookkeeping is untouched and no log entry is needed: one atomic 4-byte store, durable
+  // before we return.
   const std::uint32_t block = flags == 0 ? premap : (raw & kBttMapLbaMask);
   const std::uint64_t map_off = a.map_offset(premap);
   region->store32(map_off, block | flag);
@@ -258,6 +312,24 @@ Result<void> BttDevice::Impl::set_flag(std::uint64_t lba, std::uint32_t flag) {
                                        region->error_message()));
   return ok();
 }
+
+void BttDevice::Impl::settle() {
+  if (!writable || !formatted.load(std::memory_order_acquire)) return;
+  for (std::size_t l = 0; l < lanes.size(); ++l) {
+    lanes[l].lock();
+    for (Arena& a : arenas) {
+      if (l >= a.free.size()) continue;
+      FreeEntry& fe = a.free[l];
+      if (fe.pending_map == kNoPendingMap) continue;
+      region->flush_again(fe.pending_map, kBttMapEntrySize);
+      fe.pending_map = kNoPendingMap;
+    }
+    lanes[l].unlock();
+  }
+  (void)region->drain();
+}
+
+BttDevice::Impl::~Impl() { settle(); }
 
 // ---------------------------------------------------------------------------------------------
 // Public members
@@ -279,50 +351,58 @@ std::uint64_t BttDevice::arena0_offset() const { return impl_->arena0_offset; }
 BttVersion BttDevice::version() const { return impl_->version; }
 const PersistRegion& BttDevice::region() const { return *impl_->region; }
 
-std::vector<BttArenaInfo> BttDevice::arenas() const {
-  std::vector<BttArenaInfo> out;
-  if (!formatted()) return out;
-  for (const Arena& a : impl_->arenas) out.push_back(a.summary);
-  return out;
+const std::vector<BttArenaInfo>& BttDevice::arenas() const {
+  static const std::vector<BttArenaInfo> kNone;
+  return formatted() ? impl_->summaries : kNone;
 }
 
 Result<void> BttDevice::read(std::uint64_t lba, MutBytes out) {
   Impl& d = *impl_;
   NDTK_CHECK(d.check_io(lba, out.size(), false));
-  if (!d.formatted.load(std::memory_order_acquire)) {
+  if (!d.formatted.load(std::memory_order_acquire)) [[unlikely]] {
     std::memset(out.data(), 0, out.size());  // libpmemblk: no layout yet, every block is zeros
     return ok();
   }
   const std::uint64_t count = out.size() / d.lbasize;
   std::uint8_t* dst = out.data();
-  if (!d.writable) {
-    for (std::uint64_t i = 0; i < count; ++i, dst += d.lbasize) {
-      std::uint32_t premap = 0;
-      Arena& a = d.locate(lba + i, premap);
-      NDTK_CHECK(d.read_one(a, premap, lba + i, dst, nullptr));
-    }
-    return ok();
-  }
-  LaneGuard lane(d, d.acquire_lane());
   for (std::uint64_t i = 0; i < count; ++i, dst += d.lbasize) {
-    std::uint32_t premap = 0;
+    std::uint32_t premap = 0, bad = 0;
     Arena& a = d.locate(lba + i, premap);
-    NDTK_CHECK(d.read_one(a, premap, lba + i, dst, &a.rtt[lane.lane()]));
+    const IoStatus st = d.read_one(a, premap, dst, d.writable, bad);
+    if (st != IoStatus::kOk) [[unlikely]]
+      return d.io_error(st, a, lba + i, bad);
   }
   return ok();
 }
 
 Result<void> BttDevice::write(std::uint64_t lba, Bytes in) {
+  return write_on_lane(lba, in, std::nullopt);
+}
+
+Result<void> BttDevice::write(std::uint64_t lba, Bytes in, unsigned lane) {
+  if (lane >= impl_->nlanes)
+    return fail(Errc::kInvalidArgument, fmt::format("{}: lane {} out of range (the device has "
+                                                    "{} lanes)",
+                                                    impl_->region->name(), lane, impl_->nlanes));
+  return write_on_lane(lba, in, lane);
+}
+
+Result<void> BttDevice::write_on_lane(std::uint64_t lba, Bytes in,
+                                      std::optional<unsigned> chosen) {
   Impl& d = *impl_;
   NDTK_CHECK(d.check_io(lba, in.size(), true));
-  if (!d.formatted.load(std::memory_order_acquire)) NDTK_CHECK(d.lay_out_pmdk());
+  if (!d.formatted.load(std::memory_order_acquire)) [[unlikely]]
+    NDTK_CHECK(d.lay_out_pmdk());
   const std::uint64_t count = in.size() / d.lbasize;
   const std::uint8_t* src = in.data();
-  LaneGuard lane(d, d.acquire_lane());
+  if (chosen) d.lanes[*chosen].lock();
+  LaneGuard lane(d, chosen ? *chosen : d.acquire_lane());
   for (std::uint64_t i = 0; i < count; ++i, src += d.lbasize) {
-    std::uint32_t premap = 0;
+    std::uint32_t premap = 0, bad = 0;
     Arena& a = d.locate(lba + i, premap);
-    NDTK_CHECK(d.write_one(a, premap, lba + i, src, lane.lane()));
+    const IoStatus st = d.write_one(a, premap, src, lane.lane(), bad);
+    if (st != IoStatus::kOk) [[unlikely]]
+      return d.io_error(st, a, lba + i, bad);
   }
   return ok();
 }
@@ -334,6 +414,7 @@ Result<void> BttDevice::set_error(std::uint64_t lba) {
 
 Result<void> BttDevice::flush() {
   if (!impl_->writable) return ok();
+  impl_->settle();
   return impl_->region->sync();
 }
 
@@ -368,12 +449,13 @@ Result<void> BttDevice::verify_block_references() const {
   for (const Arena& a : d.arenas) {
     const std::string where = fmt::format("{}: arena {}", d.region->name(), a.summary.index);
     std::vector<std::uint8_t> seen(a.internal_nlba, 0);
-    // Runs once per map entry: the referrer is named only when something is wrong.
-    auto claim = [&](std::uint32_t block, bool is_lane, std::uint32_t idx) -> Result<void> {
-      if (block < a.internal_nlba && !seen[block]) {
-        seen[block] = 1;
-        return ok();
-      }
+    // Runs once per map entry, so it returns a bool; the referrer is named only on failure.
+    auto claim = [&](std::uint32_t block) {
+      if (block >= a.internal_nlba || seen[block]) return false;
+      seen[block] = 1;
+      return true;
+    };
+    auto failure = [&](std::uint32_t block, bool is_lane, std::uint32_t idx) -> Result<void> {
       const std::string by =
           is_lane ? fmt::format("lane {}'s free block", idx) : fmt::format("map[{}]", idx);
       if (block >= a.internal_nlba)
@@ -382,14 +464,27 @@ Result<void> BttDevice::verify_block_references() const {
       return fail(Errc::kCorrupt, fmt::format("{}: block {} is referenced twice (again by {})",
                                               where, block, by));
     };
-    for (std::uint32_t premap = 0; premap < a.external_nlba; ++premap) {
-      const BttMapEntry e{d.map_load(a, premap)};
-      NDTK_CHECK(claim(e.effective_postmap(premap), false, premap));
+    // Quiescent by contract: read the map in bulk (plain loads, a chunk at a time) rather than
+    // one atomic load per entry; read-only opens then apply their recovery overlay.
+    constexpr std::uint32_t kChunk = 4096;
+    std::uint32_t chunk[kChunk];
+    auto ov = a.overlay.begin();
+    for (std::uint32_t first = 0; first < a.external_nlba; first += kChunk) {
+      const std::uint32_t n = std::min(kChunk, a.external_nlba - first);
+      std::memcpy(chunk, d.base + a.map_offset(first), std::size_t{n} * kBttMapEntrySize);
+      for (std::uint32_t i = 0; i < n; ++i) {
+        const std::uint32_t premap = first + i;
+        std::uint32_t raw = from_le32(chunk[i]);
+        while (ov != a.overlay.end() && ov->first < premap) ++ov;
+        if (ov != a.overlay.end() && ov->first == premap) raw = ov->second;
+        const std::uint32_t block = BttMapEntry{raw}.effective_postmap(premap);
+        if (!claim(block)) return failure(block, false, premap);
+      }
     }
     for (std::uint32_t lane = 0; lane < a.nfree; ++lane) {
       if (!a.free[lane].valid)
         return fail(Errc::kCorrupt, fmt::format("{}: lane {} has no valid log entry", where, lane));
-      NDTK_CHECK(claim(a.free[lane].block, true, lane));
+      if (!claim(a.free[lane].block)) return failure(a.free[lane].block, true, lane);
     }
     const auto missing = std::find(seen.begin(), seen.end(), 0);
     if (missing != seen.end())

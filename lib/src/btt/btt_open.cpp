@@ -68,7 +68,14 @@ Result<BttDevice> BttDevice::open(PersistRegionPtr region, const BttOpenOptions&
   impl->opts = opts;
   impl->flavor = opts.flavor;
   impl->writable = opts.writable;
-  NDTK_CHECK(impl->discover());
+  auto found = impl->discover();
+  if (!found) {
+    // Every error names the image once.
+    Error e = std::move(found).error();
+    const std::string& name = impl->region->name();
+    if (e.structure.rfind(name, 0) != 0 && e.what.rfind(name, 0) != 0) e.prefix(name);
+    return Unexpected{std::move(e)};
+  }
   return BttDevice(std::move(impl));
 }
 
@@ -156,6 +163,7 @@ Result<void> BttDevice::Impl::discover() {
       nlanes = opts.lanes ? std::min<unsigned>(opts.lanes, nfree)
                           : std::min<unsigned>(nfree, std::clamp(2 * hw, 4u, 64u));
       lanes = std::vector<btt_detail::SpinLock>(nlanes);
+      nreaders = std::clamp(2 * hw, 8u, 64u);
       return ok();
     }
     Error e = make_error(Errc::kNotPresent, "no valid BTT: " + why);
@@ -316,10 +324,15 @@ Result<void> BttDevice::Impl::discover() {
                       : std::min<unsigned>(min_nfree, std::clamp(2 * hw, 4u, 64u));
   nlanes = std::max(nlanes, 1u);
   lanes = std::vector<btt_detail::SpinLock>(nlanes);
+  // Readers claim any free slot (they hold no lane): one per thread that may read at once
+  // without waiting; writers scan them all, so keep the table small.
+  nreaders = std::clamp(2 * hw, 8u, 64u);
   if (writable)
-    for (Arena& a : arenas) a.rtt = std::vector<btt_detail::RttSlot>(nlanes);
+    for (Arena& a : arenas) a.rtt = std::vector<btt_detail::RttSlot>(nreaders);
   if (writable && !region->drain())
     return fail(Errc::kIo, region->name() + ": recovery writes failed: " + region->error_message());
+  summaries.clear();
+  for (const Arena& a : arenas) summaries.push_back(a.summary);
   return ok();
 }
 
@@ -490,6 +503,8 @@ Result<void> BttDevice::Impl::lay_out_pmdk() {
   fresh.writable = writable;
   NDTK_CHECK(fresh.discover());
   arenas = std::move(fresh.arenas);
+  summaries = std::move(fresh.summaries);
+  nreaders = fresh.nreaders;
   nlba = fresh.nlba;
   version = fresh.version;
   formatted.store(true, std::memory_order_release);

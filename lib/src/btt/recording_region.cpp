@@ -28,6 +28,10 @@ void RecordingRegion::append(PersistOpKind kind, std::uint64_t off, std::uint64_
                              const void* bytes) {
   std::lock_guard<std::mutex> lock(mutex_);
   PersistOp op;
+  const std::thread::id me = std::this_thread::get_id();
+  const auto it = std::find(threads_.begin(), threads_.end(), me);
+  op.thread = static_cast<std::uint16_t>(it - threads_.begin());
+  if (it == threads_.end()) threads_.push_back(me);
   op.kind = kind;
   op.off = off;
   op.len = len;
@@ -66,6 +70,7 @@ bool RecordingRegion::drain() {
 }
 
 Result<void> RecordingRegion::sync() {
+  // Memory has no msync: a sync is this thread's ordering point, as on pmem.
   append(PersistOpKind::Drain, 0, 0, nullptr);
   return ok();
 }
@@ -92,6 +97,7 @@ void RecordingRegion::clear_ops() {
   std::lock_guard<std::mutex> lock(mutex_);
   ops_.clear();
   payload_.clear();
+  threads_.clear();
 }
 
 void RecordingRegion::apply_crash(std::size_t cut, CrashLoss loss, std::uint64_t seed,
@@ -99,23 +105,24 @@ void RecordingRegion::apply_crash(std::size_t cut, CrashLoss loss, std::uint64_t
   std::lock_guard<std::mutex> lock(mutex_);
   cut = std::min(cut, ops_.size());
 
-  // Backward sweep: a Copy is durable if a Drain follows it before the cut; a Store is durable
-  // if a Flush covering one of its cache lines follows it and a Drain follows that Flush.
+  // Backward sweep: a Copy is durable if a Drain of its own thread follows it before the cut;
+  // a Store is durable if a Flush covering one of its cache lines follows it and a Drain of
+  // the flushing thread follows that Flush.
   std::vector<std::uint8_t> durable(cut, 0);
   std::vector<std::pair<std::uint64_t, std::uint64_t>> flushed;  // [first line, last line]
-  bool drained = false;
+  std::vector<std::uint8_t> drained(threads_.size() + 1, 0);     // per thread, later in time
   for (std::size_t i = cut; i-- > 0;) {
     const PersistOp& op = ops_[i];
     switch (op.kind) {
       case PersistOpKind::Drain:
-        drained = true;
+        drained[op.thread] = 1;
         break;
       case PersistOpKind::Flush:
-        if (drained && op.len > 0)
+        if (drained[op.thread] && op.len > 0)
           flushed.emplace_back(op.off / kLine, (op.off + op.len - 1) / kLine);
         break;
       case PersistOpKind::Copy:
-        durable[i] = drained ? 1 : 0;
+        durable[i] = drained[op.thread];
         break;
       case PersistOpKind::Store: {
         const std::uint64_t first = op.off / kLine, last = (op.off + op.len - 1) / kLine;
@@ -163,6 +170,7 @@ Result<void> RecordingRegion::restore(Bytes original) {
   }
   ops_.clear();
   payload_.clear();
+  threads_.clear();
   return ok();
 }
 

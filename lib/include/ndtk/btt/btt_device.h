@@ -118,8 +118,9 @@ class BttDevice {
   std::uint64_t arena0_offset() const;
   /// Version of arena 0 (1.1 or 2.0; PMDK writes 1.1).
   BttVersion version() const;
-  /// Arenas in order (empty while unformatted).
-  std::vector<BttArenaInfo> arenas() const;
+  /// Arenas in order (empty while unformatted). Fixed once the BTT is open (or laid out):
+  /// the reference stays valid as long as the device.
+  const std::vector<BttArenaInfo>& arenas() const;
   const PersistRegion& region() const;
 
   /// Read sectors [lba, lba + out.size()/external_lbasize()). out.size() must be a non-zero
@@ -131,6 +132,10 @@ class BttDevice {
   /// durable when this returns. kReadOnly for a read-only open; kCorrupt when the arena
   /// refuses writes (BttArenaInfo::write_refused).
   Result<void> write(std::uint64_t lba, Bytes in);
+  /// The same on a lane the caller chooses (0 <= lane < lanes()), waiting while another
+  /// thread holds it: for callers that assign lanes to their threads themselves, as
+  /// libpmemblk's btt_write(lane) does. kInvalidArgument for a lane out of range.
+  Result<void> write(std::uint64_t lba, Bytes in, unsigned lane);
   /// Make the sector read as zeros (map entry Z flag, the block stays allocated).
   Result<void> set_zero(std::uint64_t lba);
   /// Make reads of the sector fail with kMediaError (map entry E flag) until it is written.
@@ -153,6 +158,7 @@ class BttDevice {
 
  private:
   explicit BttDevice(std::unique_ptr<Impl> impl);
+  Result<void> write_on_lane(std::uint64_t lba, Bytes in, std::optional<unsigned> lane);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -17,8 +17,6 @@
 
 namespace ndtk {
 
-static_assert(std::endian::native == std::endian::little || std::endian::native == std::endian::big);
-
 /// Host value <-> little-endian storage representation of a naturally aligned integer.
 constexpr std::uint32_t to_le32(std::uint32_t v) {
   if constexpr (std::endian::native == std::endian::little) return v;
@@ -41,11 +39,14 @@ constexpr std::uint64_t from_le64(std::uint64_t v) { return to_le64(v); }
 ///    of its range and a drain(). store32 (map entries) is sequentially consistent: readers
 ///    pair it with their read-tracking store (a Dekker handshake); store64 (log halves, which
 ///    no other thread reads) is a release store and costs no fence.
-///  - flush(): write back the cache lines of a range holding store32/store64 values.
+///  - flush(): write back the cache lines of a range holding store32/store64 values;
+///    flush_again(): the same for a range another thread stored and flushed but did not drain.
 ///  - drain(): wait until this thread's copies and flushes are durable (the ordering point).
 ///    Returns false if the backing store reported an error since the last drain (msync
 ///    failure); error_message() says which.
-///  - sync(): make everything stored so far durable (BttDevice::flush()).
+///  - sync(): drain(), and on a page-cache file also msync of the whole window: with every
+///    writer having drained its own copies and flushes, everything is durable afterwards
+///    (BttDevice::flush()).
 /// Reads go straight through data(); 4/8-byte metadata is read with load32()/load64().
 /// Offsets are never range-checked here: callers validate geometry once, at open.
 class PersistRegion {
@@ -64,6 +65,11 @@ class PersistRegion {
   virtual void store32(std::uint64_t off, std::uint32_t value) = 0;
   virtual void store64(std::uint64_t off, std::uint64_t value) = 0;
   virtual void flush(std::uint64_t off, std::size_t len) = 0;
+  /// Make a range stored and flush()ed earlier, possibly by another thread, durable at this
+  /// thread's next drain(): a cache-line write-back on pmem (a cheap no-op if the line is
+  /// already clean), nothing where flush() itself made it durable (msync) or nothing is
+  /// durable anyway. Default: flush().
+  virtual void flush_again(std::uint64_t off, std::size_t len) { flush(off, len); }
   [[nodiscard]] virtual bool drain() = 0;
   virtual Result<void> sync() = 0;
   /// Zero [off, off+len) with copy() semantics (non-temporal, durable after drain()).

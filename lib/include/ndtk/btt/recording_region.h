@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ndtk/base/bytes.h"
@@ -19,11 +20,12 @@ enum class PersistOpKind : std::uint8_t {
   Copy,   // non-temporal bytes: durable at the next Drain
   Store,  // one atomic 4/8-byte store: durable once Flushed and then Drained
   Flush,  // write back the cache lines of [off, off+len)
-  Drain,  // ordering point
+  Drain,  // ordering point of the issuing thread (drain() and sync())
 };
 
 struct PersistOp {
   PersistOpKind kind = PersistOpKind::Drain;
+  std::uint16_t thread = 0;  // which thread issued it (0, 1, ... in order of first use)
   std::uint64_t off = 0;
   std::uint64_t len = 0;
   std::uint64_t payload = 0;  // index of the stored bytes in the payload log (Copy/Store)
@@ -36,9 +38,11 @@ enum class CrashLoss {
   RandomUnfenced,  // each aligned 8-byte unit independently (torn copies included)
 };
 
-/// Single-threaded semantics: drain() makes every earlier copy/flush durable, whichever
-/// thread issued it (the recorder is for sequential crash scenarios; concurrent use is safe
-/// but treats the interleaving it saw as the program order).
+/// The x86 persistence rules, per thread: a drain() makes durable the copies and flushes its
+/// own thread issued before it, not another thread's (sfence orders only the issuing core).
+/// A flush writes back a cache line whoever stored into it. Operations are recorded in the
+/// order they happened; concurrent use is safe, and crash scenarios meant to be replayed are
+/// best run with one operation at a time so that order is the program order.
 class RecordingRegion final : public PersistRegion {
  public:
   /// A region holding a copy of `initial`; recording starts empty.
@@ -61,11 +65,11 @@ class RecordingRegion final : public PersistRegion {
   /// Forget the recorded operations (the bytes stay as they are).
   void clear_ops();
 
-  /// Write into `target` the stores that survive a power failure after the first `cut`
-  /// operations, in program order: every durable store, plus the non-durable ones `loss`
-  /// keeps (`seed` drives RandomUnfenced). `target` must hold this region's contents as they
-  /// were when recording started (or last clear_ops()). Stores go through target.copy(), so a
-  /// RecordingRegion target can be restore()d afterwards.
+  /// Write into `target` (another region) the stores that survive a power failure after the
+  /// first `cut` operations, in recorded order: every durable store, plus the non-durable ones
+  /// `loss` keeps (`seed` drives RandomUnfenced). `target` must hold this region's contents as
+  /// they were when recording started (or last clear_ops()). Stores go through target.copy(),
+  /// so a RecordingRegion target can be restore()d afterwards.
   void apply_crash(std::size_t cut, CrashLoss loss, std::uint64_t seed,
                    PersistRegion& target) const;
 
@@ -81,6 +85,7 @@ class RecordingRegion final : public PersistRegion {
   mutable std::mutex mutex_;
   std::vector<PersistOp> ops_;
   ByteVec payload_;
+  std::vector<std::thread::id> threads_;  // index = PersistOp::thread
 };
 
 }  // namespace ndtk
