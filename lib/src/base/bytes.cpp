@@ -18,4 +18,17 @@ std::string fixed_string(Bytes b) {
   return std::string(b.begin(), end);
 }
 
+std::string quoted_printable(Bytes b) {
+  std::size_t n = b.size();
+  while (n > 0 && b[n - 1] == 0) --n;
+  std::string s;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '"' && b[i] != '\\')
+      s += static_cast<char>(b[i]);
+    else
+      s += fmt::format("\\x{:02x}", b[i]);
+  }
+  return "\"" + s + "\"";
+}
+
 }  // namespace ndtk

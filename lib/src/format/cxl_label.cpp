@@ -48,10 +48,6 @@ WellKnownGuid make_uuid(const char* name, const char* text) {
   return g;
 }
 
-std::optional<std::uint64_t> at_plus(std::optional<std::uint64_t> at, std::uint64_t off) {
-  if (!at) return std::nullopt;
-  return checked_add(*at, off);
-}
 
 Result<void> need_size(Bytes b, const char* what) {
   if (b.size() < kCxlLabelSize)
@@ -87,7 +83,7 @@ struct CommonView {
 void common_checks(Findings& f, const std::string& where, std::optional<std::uint64_t> at,
                    std::uint32_t slot_number, const CommonView& v) {
   auto add = [&](Problem p, std::size_t off, std::string detail) {
-    f.push_back({p, where, std::move(detail), at_plus(at, off)});
+    f.push_back({p, where, std::move(detail), offset_plus(at, off)});
   };
   if (v.type != v.expected_type.uuid)
     add(Problem::LABEL_CXL_BAD_TYPE, 0,
@@ -219,17 +215,17 @@ Findings CxlNamespaceLabel::validate(std::uint32_t slot_number,
        offsetof(NR, rawsize), reserved, offsetof(NR, reserved)});
   if (std::find(name.begin(), name.end(), 0) == name.end())
     f.push_back({Problem::LABEL_NAME_UNTERMINATED, where, "64 name bytes without a NUL",
-                 at_plus(at, offsetof(NR, name))});
+                 offset_plus(at, offsetof(NR, name))});
   if (nrange != 1)
     f.push_back({Problem::LABEL_CXL_NRANGE, where, fmt::format("nrange {}", nrange),
-                 at_plus(at, offsetof(NR, nrange))});
+                 offset_plus(at, offsetof(NR, nrange))});
   if (claim_class() == ClaimClass::Unknown)
     f.push_back({Problem::LABEL_UNKNOWN_ABSTRACTION, where,
                  fmt::format("abstraction uuid {}", abstraction_uuid.to_string()),
-                 at_plus(at, offsetof(NR, abstraction_uuid))});
+                 offset_plus(at, offsetof(NR, abstraction_uuid))});
   if (lbasize != 0 && lbasize != 512 && lbasize != 4096)
     f.push_back({Problem::LABEL_BAD_LBASIZE, where, fmt::format("lbasize {}", lbasize),
-                 at_plus(at, offsetof(NR, lbasize))});
+                 offset_plus(at, offsetof(NR, lbasize))});
   return f;
 }
 
@@ -317,7 +313,7 @@ Findings CxlRegionLabel::validate(std::uint32_t slot_number,
   if (nlabel == 0 || position >= nlabel)
     f.push_back({Problem::LABEL_NLABEL_POSITION, where,
                  fmt::format("nlabel {}, position {}", nlabel, position),
-                 at_plus(at, offsetof(RR, nlabel))});
+                 offset_plus(at, offsetof(RR, nlabel))});
   return f;
 }
 

@@ -32,10 +32,6 @@ constexpr FieldDesc kFields[] = {
     {"major", kMajor, 2},       {"minor", kMinor, 2},       {"checksum", kChecksum, 8},
 };
 
-std::optional<std::uint64_t> at_plus(std::optional<std::uint64_t> at, std::uint64_t off) {
-  if (!at) return std::nullopt;
-  return checked_add(*at, off);
-}
 
 std::string printable_sig(const std::array<std::uint8_t, 16>& s) {
   std::string out = "\"";
@@ -172,7 +168,7 @@ Findings LabelIndex::validate(int index_number, std::uint64_t config_size,
   Findings f;
   const std::string where = fmt::format("index {}", index_number);
   auto add = [&](Problem p, std::size_t field_off, std::string detail) {
-    f.push_back({p, where, std::move(detail), at_plus(at, field_off)});
+    f.push_back({p, where, std::move(detail), offset_plus(at, field_off)});
   };
   const std::uint64_t me = index_number == 0 ? 0 : 1;
   const std::uint64_t two_isz = index_size > UINT64_MAX / 2 ? UINT64_MAX : 2 * index_size;
@@ -246,7 +242,7 @@ Findings LabelIndex::check_bitmap_tail(const std::string& where,
     f.push_back({Problem::LABEL_BITMAP_SHORT, where,
                  fmt::format("nslot {} needs {} bitmap bytes, the {}-byte block holds {}", nslot,
                              (std::uint64_t{nslot} + 7) / 8, block_size(), tail.size()),
-                 at_plus(at, kNsIndexFreeOffset)});
+                 offset_plus(at, kNsIndexFreeOffset)});
     return f;
   }
   // ndctl init-labels sets every bit up to the next multiple of 64; the kernel clears them.
@@ -265,13 +261,13 @@ Findings LabelIndex::check_bitmap_tail(const std::string& where,
     f.push_back({Problem::LABEL_BITMAP_TAIL_BITS, where,
                  fmt::format("{} bits set at or past bit {} (nslot {}); first at bit {}",
                              stray_bits, rounded, nslot, *first_stray),
-                 at_plus(at, kNsIndexFreeOffset + *first_stray / 8)});
+                 offset_plus(at, kNsIndexFreeOffset + *first_stray / 8)});
   if (ndctl_bits > 0) {
     const bool all = ndctl_bits == rounded - nslot;
     f.push_back({all ? Problem::LABEL_BITMAP_NDCTL_TAIL : Problem::LABEL_BITMAP_TAIL_BITS, where,
                  fmt::format("{} of bits {}..{} set{}", ndctl_bits, nslot, rounded - 1,
                              all ? " (as ndctl init-labels leaves them)" : ""),
-                 at_plus(at, kNsIndexFreeOffset + nslot / 8)});
+                 offset_plus(at, kNsIndexFreeOffset + nslot / 8)});
   }
   return f;
 }

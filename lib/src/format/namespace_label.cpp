@@ -48,10 +48,6 @@ WellKnownGuid make_guid(const char* name, const char* text) {
   return g;
 }
 
-std::optional<std::uint64_t> at_plus(std::optional<std::uint64_t> at, std::uint64_t off) {
-  if (!at) return std::nullopt;
-  return checked_add(*at, off);
-}
 
 bool is_kernel_lbasize(std::uint64_t v) {
   // 0 = default 512 for pmem; the rest are the BTT sector sizes the kernel supports.
@@ -296,7 +292,7 @@ Findings NamespaceLabel::validate(std::uint32_t slot_number,
   Findings f;
   const std::string where = fmt::format("label slot {}", slot_number);
   auto add = [&](Problem p, std::size_t field_off, std::string detail) {
-    f.push_back({p, where, std::move(detail), at_plus(at, field_off)});
+    f.push_back({p, where, std::move(detail), offset_plus(at, field_off)});
   };
   if (slot != slot_number)
     add(Problem::LABEL_SLOT_MISMATCH, offsetof(R11, slot),

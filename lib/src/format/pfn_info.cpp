@@ -35,29 +35,12 @@ constexpr FieldDesc kFields[] = {
     {"checksum", PFN_OFF(checksum), PFN_SIZE(checksum)},
 };
 
-// Signature bytes for messages: printable ASCII kept, the rest escaped, trailing NULs dropped.
-std::string printable(Bytes b) {
-  std::size_t n = b.size();
-  while (n > 0 && b[n - 1] == 0) --n;
-  std::string s;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '"' && b[i] != '\\')
-      s += static_cast<char>(b[i]);
-    else
-      s += fmt::format("\\x{:02x}", b[i]);
-  }
-  return "\"" + s + "\"";
-}
 
 // The kernel's IS_ALIGNED(): a mask test, meaningful only for a power-of-two `a`.
 constexpr bool kernel_is_aligned(std::uint64_t x, std::uint64_t a) { return (x & (a - 1)) == 0; }
 
 const char* where_of(PfnKind k) { return k == PfnKind::Dax ? "dax info" : "pfn info"; }
 
-std::optional<std::uint64_t> at(std::optional<std::uint64_t> base, std::size_t field_off) {
-  if (!base) return std::nullopt;
-  return checked_add(*base, field_off);
-}
 
 // Checks that concern the block alone and never change the kernel's verdict: version, flags,
 // bytes that must be zero for the block's minor version.
@@ -68,19 +51,19 @@ void hygiene(const PfnInfo& p, std::optional<std::uint64_t> base, Findings& out)
                    fmt::format("version {}: known versions are 1.0 .. 1.{} (the kernel does not "
                                "check the major number)",
                                p.version_string(), kPfnInfoLatestMinor),
-                   at(base, PFN_OFF(version_major))});
+                   offset_plus(base, PFN_OFF(version_major))});
   if (p.flags != 0)
     out.push_back({Problem::PFN_FLAGS_NONZERO, where,
                    fmt::format("flags {} (no flag is defined; zero is guaranteed from minor 3)",
                                hex(p.flags)),
-                   at(base, PFN_OFF(flags))});
+                   offset_plus(base, PFN_OFF(flags))});
   if (!p.padding_zero()) {
     const auto it = std::find_if(p.padding.begin(), p.padding.end(), [](auto b) { return b != 0; });
     const auto first = static_cast<std::size_t>(it - p.padding.begin());
     out.push_back({Problem::PFN_PADDING_NONZERO, where,
                    fmt::format("first non-zero padding byte at block offset {}",
                                hex(PFN_OFF(padding) + first)),
-                   at(base, PFN_OFF(padding) + first)});
+                   offset_plus(base, PFN_OFF(padding) + first)});
   }
   // Fields a block of this minor version does not have must still hold the zeros the kernel of
   // that era wrote (it zero-allocated the block); the kernel itself ignores them.
@@ -103,7 +86,7 @@ void hygiene(const PfnInfo& p, std::optional<std::uint64_t> base, Findings& out)
                      fmt::format("{} = {} in a minor-{} block (field added in minor {}; ignored "
                                  "by the kernel)",
                                  l.name, hex(l.value), p.version_minor, l.minor),
-                     at(base, l.off)});
+                     offset_plus(base, l.off)});
 }
 
 }  // namespace
@@ -181,7 +164,7 @@ Result<PfnInfo> PfnInfo::parse(Bytes b) {
   NDTK_TRY(p, decode(b));
   if (p.kind() == PfnKind::Unknown)
     return fail(field_error(Errc::kBadSignature, "pfn info", "signature", PFN_OFF(signature),
-                            "\"NVDIMM_PFN_INFO\" or \"NVDIMM_DAX_INFO\"", printable(p.signature)));
+                            "\"NVDIMM_PFN_INFO\" or \"NVDIMM_DAX_INFO\"", quoted_printable(p.signature)));
   const std::uint64_t computed = p.computed_checksum();
   if (computed != p.checksum)
     return fail(field_error(Errc::kBadChecksum, where_of(p.kind()), "checksum", PFN_OFF(checksum),
@@ -260,7 +243,7 @@ Findings PfnInfo::validate(std::optional<std::uint64_t> offset) const {
   const PfnKind k = kind();
   if (k == PfnKind::Unknown) {
     out.push_back({Problem::PFN_BAD_SIGNATURE, "pfn info",
-                   fmt::format("signature {}", printable(signature)), at(offset, PFN_OFF(signature))});
+                   fmt::format("signature {}", quoted_printable(signature)), offset_plus(offset, PFN_OFF(signature))});
     return out;
   }
   const std::string where = where_of(k);
@@ -268,11 +251,11 @@ Findings PfnInfo::validate(std::optional<std::uint64_t> offset) const {
   if (computed != checksum)
     out.push_back({Problem::PFN_BAD_CHECKSUM, where,
                    fmt::format("stored {}, computed {}", hex(checksum), hex(computed)),
-                   at(offset, PFN_OFF(checksum))});
+                   offset_plus(offset, PFN_OFF(checksum))});
   if (mode != static_cast<std::uint32_t>(PfnMode::Ram) &&
       mode != static_cast<std::uint32_t>(PfnMode::Pmem))
     out.push_back({Problem::PFN_BAD_MODE, where,
-                   fmt::format("mode {} ({})", mode, pfn_mode_name(mode)), at(offset, PFN_OFF(mode))});
+                   fmt::format("mode {} ({})", mode, pfn_mode_name(mode)), offset_plus(offset, PFN_OFF(mode))});
   hygiene(*this, offset, out);
   return out;
 }
@@ -295,8 +278,8 @@ PfnValidation kernel_validate(const PfnInfo& info, const PfnNamespace& ns, const
   const PfnKind kind = info.kind();
   if (kind == PfnKind::Unknown) {
     out.push_back({Problem::PFN_BAD_SIGNATURE, "pfn info",
-                   fmt::format("signature {}", printable(info.signature)),
-                   at(base, PFN_OFF(signature))});
+                   fmt::format("signature {}", quoted_printable(info.signature)),
+                   offset_plus(base, PFN_OFF(signature))});
     kernel_stops(PfnVerdict::NotDetected, "-ENODEV", "no pfn/dax info block signature");
     return v;
   }
@@ -313,7 +296,7 @@ PfnValidation kernel_validate(const PfnInfo& info, const PfnNamespace& ns, const
     out.push_back({Problem::PFN_CLAIM_MISMATCH, where,
                    fmt::format("a {} block on a namespace whose claim class is {}",
                                pfn_kind_name(kind), pfn_claim_name(ns.claim)),
-                   at(base, PFN_OFF(signature))});
+                   offset_plus(base, PFN_OFF(signature))});
     kernel_stops(PfnVerdict::NotDetected, "-ENODEV",
                  fmt::format("claim class {} excludes nd_{}_probe", pfn_claim_name(ns.claim),
                              pfn_kind_name(kind)));
@@ -323,7 +306,7 @@ PfnValidation kernel_validate(const PfnInfo& info, const PfnNamespace& ns, const
   if (computed != info.checksum) {
     out.push_back({Problem::PFN_BAD_CHECKSUM, where,
                    fmt::format("stored {}, computed {}", hex(info.checksum), hex(computed)),
-                   at(base, PFN_OFF(checksum))});
+                   offset_plus(base, PFN_OFF(checksum))});
     kernel_stops(PfnVerdict::NotDetected, "-ENODEV", "info block checksum mismatch");
   }
 
@@ -332,7 +315,7 @@ PfnValidation kernel_validate(const PfnInfo& info, const PfnNamespace& ns, const
     out.push_back({Problem::PFN_PARENT_UUID, where,
                    fmt::format("parent_uuid {}, namespace uuid {}", info.parent_uuid.to_string(),
                                ns.uuid.to_string()),
-                   at(base, PFN_OFF(parent_uuid))});
+                   offset_plus(base, PFN_OFF(parent_uuid))});
     kernel_stops(PfnVerdict::NotDetected, "-ENODEV", "parent_uuid is not the namespace uuid");
   }
 
@@ -342,7 +325,7 @@ PfnValidation kernel_validate(const PfnInfo& info, const PfnNamespace& ns, const
   if (!pmem && !ram) {
     out.push_back({Problem::PFN_BAD_MODE, where,
                    fmt::format("mode {} ({})", info.mode, pfn_mode_name(info.mode)),
-                   at(base, PFN_OFF(mode))});
+                   offset_plus(base, PFN_OFF(mode))});
     kernel_stops(PfnVerdict::Rejected, "-ENXIO", fmt::format("mode {} is invalid", info.mode));
   }
 
@@ -350,7 +333,7 @@ PfnValidation kernel_validate(const PfnInfo& info, const PfnNamespace& ns, const
     out.push_back({Problem::PFN_PAGE_SIZE_UNSUPPORTED, where,
                    fmt::format("page_size {} is larger than the running PAGE_SIZE {}",
                                eff.page_size, env.page_size),
-                   at(base, PFN_OFF(page_size))});
+                   offset_plus(base, PFN_OFF(page_size))});
     kernel_stops(PfnVerdict::Unusable, "-EOPNOTSUPP", "page size mismatch");
   }
   if (pmem && eff.page_struct_size < env.struct_page_size) {
@@ -358,7 +341,7 @@ PfnValidation kernel_validate(const PfnInfo& info, const PfnNamespace& ns, const
                    fmt::format("page_struct_size {} is smaller than the running sizeof(struct "
                                "page) {}",
                                eff.page_struct_size, env.struct_page_size),
-                   at(base, PFN_OFF(page_struct_size))});
+                   offset_plus(base, PFN_OFF(page_struct_size))});
     kernel_stops(PfnVerdict::Unusable, "-EOPNOTSUPP", "struct page size mismatch");
   }
 
@@ -369,7 +352,7 @@ PfnValidation kernel_validate(const PfnInfo& info, const PfnNamespace& ns, const
     out.push_back({Problem::PFN_DATAOFF_RANGE, where,
                    "dataoff 0 and no recorded align: the kernel derives the alignment from "
                    "ilog2(dataoff), which is undefined for 0",
-                   at(base, PFN_OFF(dataoff))});
+                   offset_plus(base, PFN_OFF(dataoff))});
     kernel_stops(PfnVerdict::Unusable, "-EOPNOTSUPP", "no usable alignment (ilog2(0))");
   }
 
@@ -380,7 +363,7 @@ PfnValidation kernel_validate(const PfnInfo& info, const PfnNamespace& ns, const
     out.push_back({Problem::PFN_ALIGN_UNSUPPORTED, where,
                    fmt::format("align {}{} is not a supported device-dax alignment", hex(align),
                                align_from_dataoff ? " (derived from dataoff)" : ""),
-                   at(base, align_field)});
+                   offset_plus(base, align_field)});
     kernel_stops(PfnVerdict::Unusable, "-EOPNOTSUPP", "alignment mismatch");
   }
 
@@ -388,7 +371,7 @@ PfnValidation kernel_validate(const PfnInfo& info, const PfnNamespace& ns, const
     out.push_back({Problem::PFN_ALIGN_TOO_LARGE, where,
                    fmt::format("align {} exceeds the namespace capacity {}", hex(align),
                                hex(ns.size)),
-                   at(base, align_field)});
+                   offset_plus(base, align_field)});
     kernel_stops(PfnVerdict::Unusable, "-EOPNOTSUPP", "alignment exceeds capacity");
   }
 
@@ -396,7 +379,7 @@ PfnValidation kernel_validate(const PfnInfo& info, const PfnNamespace& ns, const
     out.push_back({Problem::PFN_DATAOFF_RANGE, where,
                    fmt::format("dataoff {} is not below the namespace size {}", hex(info.dataoff),
                                hex(ns.size)),
-                   at(base, PFN_OFF(dataoff))});
+                   offset_plus(base, PFN_OFF(dataoff))});
     kernel_stops(PfnVerdict::Unusable, "-EOPNOTSUPP", "pfn array size exceeds capacity");
   }
 
@@ -408,20 +391,20 @@ PfnValidation kernel_validate(const PfnInfo& info, const PfnNamespace& ns, const
   if (align != 0 && !std::has_single_bit(align)) {
     out.push_back({Problem::PFN_MISALIGNED, where,
                    fmt::format("align {} is not a power of two", hex(align)),
-                   at(base, align_field)});
+                   offset_plus(base, align_field)});
   } else if (align != 0 && data_phys % align != 0) {
     out.push_back({Problem::PFN_MISALIGNED, where,
                    fmt::format("data start {} (start {} + start_pad {} + dataoff {}) is not a "
                                "multiple of align {}",
                                hex(data_phys), hex(ns.start), hex(eff.start_pad),
                                hex(info.dataoff), hex(align)),
-                   at(base, PFN_OFF(dataoff))});
+                   offset_plus(base, PFN_OFF(dataoff))});
   }
   if (env.page_size != 0 && info.dataoff % env.page_size != 0)
     out.push_back({Problem::PFN_MISALIGNED, where,
                    fmt::format("dataoff {} is not a multiple of PAGE_SIZE {}", hex(info.dataoff),
                                env.page_size),
-                   at(base, PFN_OFF(dataoff))});
+                   offset_plus(base, PFN_OFF(dataoff))});
   if (!kernel_offset_ok)
     kernel_stops(PfnVerdict::Unusable, "-EOPNOTSUPP", "bad offset");
 
@@ -432,14 +415,14 @@ PfnValidation kernel_validate(const PfnInfo& info, const PfnNamespace& ns, const
     out.push_back({Problem::PFN_RANGE_MISALIGNED, where,
                    fmt::format("start {} + start_pad {} is not a multiple of {}", hex(ns.start),
                                hex(eff.start_pad), hex(compat)),
-                   at(base, PFN_OFF(start_pad))});
+                   offset_plus(base, PFN_OFF(start_pad))});
     kernel_stops(PfnVerdict::Unusable, "-EOPNOTSUPP", "resource start misaligned");
   }
   if (!kernel_is_aligned(range_end_phys, compat)) {
     out.push_back({Problem::PFN_RANGE_MISALIGNED, where,
                    fmt::format("end {} - end_trunc {} is not a multiple of {}",
                                hex(ns.start + ns.size), hex(eff.end_trunc), hex(compat)),
-                   at(base, PFN_OFF(end_trunc))});
+                   offset_plus(base, PFN_OFF(end_trunc))});
     kernel_stops(PfnVerdict::Unusable, "-EOPNOTSUPP", "resource end misaligned");
   }
 
@@ -453,19 +436,19 @@ PfnValidation kernel_validate(const PfnInfo& info, const PfnNamespace& ns, const
     out.push_back({Problem::PFN_DATAOFF_RANGE, where,
                    fmt::format("start_pad {} + end_trunc {} cover the whole namespace ({})",
                                hex(eff.start_pad), hex(eff.end_trunc), hex(ns.size)),
-                   at(base, PFN_OFF(end_trunc))});
+                   offset_plus(base, PFN_OFF(end_trunc))});
   else if (info.dataoff < ns.size && info.dataoff >= ns.size - pads)
     out.push_back({Problem::PFN_DATAOFF_RANGE, where,
                    fmt::format("dataoff {} leaves no data between start_pad {} and end_trunc {}",
                                hex(info.dataoff), hex(eff.start_pad), hex(eff.end_trunc)),
-                   at(base, PFN_OFF(dataoff))});
+                   offset_plus(base, PFN_OFF(dataoff))});
 
   const std::uint64_t reserve = align_up(kPfnInfoReserve, std::max<std::uint32_t>(env.page_size, 1));
   if (info.dataoff < reserve && !(align_from_dataoff && info.dataoff == 0)) {
     out.push_back({Problem::PFN_DATAOFF_RANGE, where,
                    fmt::format("dataoff {} overlaps the {} info-block reserve{}", hex(info.dataoff),
                                hex(reserve), ram ? " (RAM mode refuses this at setup)" : ""),
-                   at(base, PFN_OFF(dataoff))});
+                   offset_plus(base, PFN_OFF(dataoff))});
   }
   if (ram && info.dataoff < reserve)
     kernel_stops(PfnVerdict::SetupFailed, "-EINVAL", "RAM-mode dataoff below the info-block reserve");
@@ -474,7 +457,7 @@ PfnValidation kernel_validate(const PfnInfo& info, const PfnNamespace& ns, const
     out.push_back({Problem::PFN_START_PAD, where,
                    fmt::format("start_pad {}: data starts at namespace offset {}", hex(eff.start_pad),
                                hex(std::uint64_t{eff.start_pad} + info.dataoff)),
-                   at(base, PFN_OFF(start_pad))});
+                   offset_plus(base, PFN_OFF(start_pad))});
 
   if (range_sane) {
     const std::uint64_t range_len = ns.size - pads;
@@ -491,7 +474,7 @@ PfnValidation kernel_validate(const PfnInfo& info, const PfnNamespace& ns, const
                                  pmem ? (info.npfns > derived ? " (kernel truncates)"
                                                               : " (kernel uses the range)")
                                       : " (RAM mode uses the stored value)"),
-                     at(base, PFN_OFF(npfns))});
+                     offset_plus(base, PFN_OFF(npfns))});
     // nd_pfn_init plans the memmap as 8 KiB + page_struct_size bytes per page of the range
     // after those 8 KiB (older kernels counted the range without start_pad/end_trunc, newer
     // ones the whole namespace: the smaller, older figure is the bar). A PMEM-mode dataoff
@@ -507,7 +490,7 @@ PfnValidation kernel_validate(const PfnInfo& info, const PfnNamespace& ns, const
                                    "need {}",
                                    hex(info.dataoff), pages, eff.page_struct_size,
                                    needed ? hex(*needed) : std::string("more than 2^64")),
-                       at(base, PFN_OFF(dataoff))});
+                       offset_plus(base, PFN_OFF(dataoff))});
     }
   }
 

@@ -55,18 +55,6 @@ constexpr std::size_t kSdsOff = HDR_OFF(sds_usc);
 constexpr std::size_t kSdsSize = HDR_OFF(checksum) - kSdsOff;
 static_assert(kSdsSize == 64);
 
-std::string printable(Bytes b) {
-  std::size_t n = b.size();
-  while (n > 0 && b[n - 1] == 0) --n;
-  std::string s;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '"' && b[i] != '\\')
-      s += static_cast<char>(b[i]);
-    else
-      s += fmt::format("\\x{:02x}", b[i]);
-  }
-  return "\"" + s + "\"";
-}
 
 Uuid uuid_at(Bytes s, std::size_t off) { return Uuid::from_bytes(s.subspan(off, 16)); }
 
@@ -197,9 +185,9 @@ Result<PoolHeader> PoolHeader::parse(Bytes b, PmdkPoolType expected) {
     const std::string want =
         expected == PmdkPoolType::Unknown
             ? std::string("\"PMEMBLK\", \"PMEMLOG\" or \"PMEMOBJ\"")
-            : printable(pmdk_pool_signature(expected));
+            : quoted_printable(pmdk_pool_signature(expected));
     return fail(field_error(Errc::kBadSignature, "pool header", "signature", HDR_OFF(signature),
-                            want, printable(h.signature)));
+                            want, quoted_printable(h.signature)));
   }
   const std::uint64_t computed = h.computed_checksum();
   if (computed != h.checksum)
@@ -293,10 +281,10 @@ Findings PoolHeader::validate(const PoolValidateOptions& opt) const {
                           : signature == pmdk_pool_signature(opt.expected_type);
   if (!sig_ok)
     add(Problem::POOL_BAD_SIGNATURE, HDR_OFF(signature),
-        fmt::format("signature {}, expected {}", printable(signature),
+        fmt::format("signature {}, expected {}", quoted_printable(signature),
                     opt.expected_type == PmdkPoolType::Unknown
                         ? std::string("a PMDK pool signature")
-                        : printable(pmdk_pool_signature(opt.expected_type))));
+                        : quoted_printable(pmdk_pool_signature(opt.expected_type))));
 
   const std::uint64_t computed = computed_checksum();
   if (computed != checksum)
@@ -453,7 +441,7 @@ Result<PmemBlkPool> read_pmemblk_pool(const BlockDevice& dev, const PmemBlkReadO
   }
   if (header.signature != kPmemBlkSignature) {
     Error e = field_error(Errc::kBadSignature, "pool header", "signature", HDR_OFF(signature),
-                          printable(kPmemBlkSignature), printable(header.signature));
+                          quoted_printable(kPmemBlkSignature), quoted_printable(header.signature));
     return fail(std::move(e.prefix(dev.name())));
   }
   NDTK_TRY(desc_bytes, dev.read_vec(desc_off, sizeof(PmemBlkDescRaw)));

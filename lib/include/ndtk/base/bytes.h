@@ -71,4 +71,15 @@ std::string hex(std::uint64_t v);
 /// Copy a NUL-padded fixed-width string field (stops at the first NUL).
 std::string fixed_string(Bytes b);
 
+/// A byte field for messages: trailing NULs dropped, printable ASCII kept, the rest \xNN,
+/// in double quotes ("NVDIMM_PFN_INFO").
+std::string quoted_printable(Bytes b);
+
+/// base + off when the base offset is known (and does not overflow), for Finding.offset.
+constexpr std::optional<std::uint64_t> offset_plus(std::optional<std::uint64_t> base,
+                                                   std::uint64_t off) {
+  if (!base) return std::nullopt;
+  return checked_add(*base, off);
+}
+
 }  // namespace ndtk
