@@ -39,6 +39,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -268,18 +269,32 @@ class RawTarget final : public Target {
   bool is_pmem_;
 };
 
-/// The persistence floor of the BTT write protocol on this medium: the same durable stores a BTT
-/// write makes, with no translation, locking or bookkeeping — the data block persisted, then
-/// the two 8-byte halves of a log entry each persisted, then a 4-byte map entry persisted (four
-/// ordering points, as the kernel's and libpmemblk's protocol have). Reads are raw reads.
+/// The persistence floor of a BTT write protocol on this medium: the same durable stores a BTT
+/// write makes, with no translation, locking or bookkeeping. Four ordering points (`points`
+/// 4, the kernel's and libpmemblk's protocol): the data block persisted, then the two 8-byte
+/// halves of a log entry each persisted, then a 4-byte map entry persisted. Two (ndtk's): the
+/// data and the first log half persisted together, then the commit half; the map entry stored
+/// and left for a later write-back. Reads are raw reads.
 class BttFloorTarget final : public Target {
  public:
-  explicit BttFloorTarget(RawTarget& raw, std::size_t bsize) : raw_(raw), bsize_(bsize) {}
+  BttFloorTarget(RawTarget& raw, std::size_t bsize, int points)
+      : raw_(raw), bsize_(bsize), points_(points) {}
   std::uint64_t nblocks() const override { return raw_.nblocks(); }
   bool write(const std::uint8_t* buf, std::uint64_t lba) override {
     static std::atomic<unsigned> next_lane{0};
     thread_local unsigned lane = next_lane.fetch_add(1) % 256;
     std::uint8_t* dst = raw_.base() + lba * bsize_;
+    if (points_ == 2 && raw_.is_pmem()) {
+      pmem_memcpy_nodrain(dst, buf, bsize_);
+      auto* log = reinterpret_cast<std::uint64_t*>(raw_.log_area() + std::size_t{lane} * 64);
+      log[0] = lba;
+      pmem_flush(&log[0], 8);
+      pmem_drain();
+      log[1] = lba + 1;
+      pmem_persist(&log[1], 8);
+      reinterpret_cast<std::uint32_t*>(raw_.map_area())[lba] = static_cast<std::uint32_t>(lba);
+      return true;
+    }
     bool ok = true;
     if (raw_.is_pmem()) pmem_memcpy_persist(dst, buf, bsize_);
     else ok = (std::memcpy(dst, buf, bsize_), raw_.persist(dst, bsize_));
@@ -298,6 +313,7 @@ class BttFloorTarget final : public Target {
  private:
   RawTarget& raw_;
   std::size_t bsize_;
+  int points_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -329,7 +345,12 @@ RunResult timed_run(Target& t, Pattern pat, std::size_t bsize, unsigned threads,
   std::vector<std::thread> pool;
   for (unsigned k = 0; k < threads; ++k) {
     pool.emplace_back([&, k] {
-      std::vector<std::uint8_t> buf(bsize, static_cast<std::uint8_t>(0x3C + k));
+      // Page-aligned, as block-layer I/O buffers are, and the same for every implementation
+      // (a malloc'ed buffer's offset within a cache line varies from run to run).
+      std::vector<std::uint8_t> store(bsize + 4096);
+      const auto skew = reinterpret_cast<std::uintptr_t>(store.data()) % 4096;
+      std::span<std::uint8_t> buf(store.data() + (skew ? 4096 - skew : 0), bsize);
+      std::fill(buf.begin(), buf.end(), static_cast<std::uint8_t>(0x3C + k));
       Rng rng{seed * 1000003 + k};
       // Sequential writers each own a contiguous slice and wrap inside it.
       const std::uint64_t slice = n / threads;
@@ -507,7 +528,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads_s, "Thread counts (default 1,2)");
   app.add_option("--patterns", patterns_s, "seqwrite,randwrite,randread");
   app.add_option("--impls", impls_s,
-                 "ndtk,pmemblk,raw,raw-btt (+ndtk-deferred on a non-pmem medium; default: all)");
+                 "ndtk,pmemblk,raw,raw-btt,raw-btt2 (+ndtk-deferred on a non-pmem medium; default: all)");
   app.add_option("--reps", reps, "Repetitions (medians over them; default 3)");
   app.add_option("--seconds", seconds, "Seconds per timed run (default 0.5)");
   app.add_option("--out", out_path, "Also append the JSON lines to this file");
@@ -521,7 +542,7 @@ int main(int argc, char** argv) {
   const bool forced = pmem_forced();
   if (medium.empty()) medium = forced ? "pmem" : "disk";
   std::vector<std::string> impls =
-      impls_s.empty() ? std::vector<std::string>{"ndtk", "pmemblk", "raw", "raw-btt"}
+      impls_s.empty() ? std::vector<std::string>{"ndtk", "pmemblk", "raw", "raw-btt", "raw-btt2"}
                       : split(impls_s);
   if (impls_s.empty() && !forced) impls.push_back("ndtk-deferred");
   std::vector<Pattern> patterns;
@@ -571,13 +592,14 @@ int main(int argc, char** argv) {
             {"size", size}, {"seconds", s}, {"pmem_forced_fill", true}});
     }
     std::unique_ptr<RawTarget> raw;
-    if (ok && (has("raw") || has("raw-btt"))) {
+    if (ok && (has("raw") || has("raw-btt") || has("raw-btt2"))) {
       raw = RawTarget::create(raw_path, size, bsize);
       ok = raw != nullptr;
       if (ok) raw->fill();
     }
-    std::unique_ptr<BttFloorTarget> floor;
-    if (raw) floor = std::make_unique<BttFloorTarget>(*raw, bsize);
+    std::unique_ptr<BttFloorTarget> floor, floor2;
+    if (raw) floor = std::make_unique<BttFloorTarget>(*raw, bsize, 4);
+    if (raw && forced) floor2 = std::make_unique<BttFloorTarget>(*raw, bsize, 2);
     std::unique_ptr<PmemblkTarget> blk;
     // One ndtk device per pool at a time: two opens would each keep their own free-block state.
     std::unique_ptr<NdtkTarget> nd;
@@ -616,12 +638,14 @@ int main(int argc, char** argv) {
           if (with_deferred) order.push_back("ndtk-deferred");
           if (has("raw")) order.push_back("raw");
           if (has("raw-btt") && is_write(pat)) order.push_back("raw-btt");
+          if (has("raw-btt2") && floor2 && is_write(pat)) order.push_back("raw-btt2");
           for (const std::string& impl : order) {
             if (!has(impl)) continue;
             Target* t = impl == "ndtk" ? static_cast<Target*>(ndtk_in(ndtk::Durability::kStrict))
                         : impl == "pmemblk" ? static_cast<Target*>(blk.get())
                         : impl == "raw" ? static_cast<Target*>(raw.get())
                         : impl == "raw-btt" ? static_cast<Target*>(floor.get())
+                        : impl == "raw-btt2" ? static_cast<Target*>(floor2.get())
                                         : static_cast<Target*>(ndtk_in(ndtk::Durability::kDeferred));
             if (!t) {
               cleanup();
@@ -650,6 +674,7 @@ int main(int argc, char** argv) {
     nd.reset();
     blk.reset();
     floor.reset();
+    floor2.reset();
     raw.reset();
     cleanup();
   }
@@ -670,7 +695,7 @@ int main(int argc, char** argv) {
         const double a = med("ndtk"), b = med("pmemblk"), r = med("raw");
         emit({{"kind", "median"}, {"medium", medium}, {"pattern", pattern_name(pat)},
               {"bsize", bsize}, {"threads", threads}, {"ndtk", a}, {"pmemblk", b}, {"raw", r},
-              {"ndtk_deferred", med("ndtk-deferred")}, {"raw_btt", med("raw-btt")},
+              {"ndtk_deferred", med("ndtk-deferred")}, {"raw_btt", med("raw-btt")}, {"raw_btt2", med("raw-btt2")},
               {"reps", reps}, {"seconds", seconds}});
         std::cerr << fmt::format("{:<10} {:>5} {:>3} {:>12.0f} {:>12.0f} {:>12.0f} {:>9.2f} {:>9.2f}\n",
                                  pattern_name(pat), bsize, threads, a, b, r, b > 0 ? a / b : 0,

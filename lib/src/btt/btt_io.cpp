@@ -272,12 +272,15 @@ IoStatus BttDevice::Impl::write_one(Arena& a, std::uint32_t premap, const std::u
   fe.block = old_block;
   fe.has_err = flavor == BttFlavor::Kernel && (old_map & kBttMapErrorFlag) != 0;
 
-  // 3. The map entry (a sequentially consistent store, see wait_for_readers): flushed,
-  //    drained by the next ordering point that needs it (the next write on this lane or on this
-  //    entry, set_zero/set_error, flush(), close). The write is already durable: a lost map
-  //    update is completed from the log by the load-time recovery.
+  // 3. The map entry (a sequentially consistent store, see wait_for_readers), written back
+  //    and drained by the next ordering point that needs it (the next write on this lane or
+  //    on this entry, set_zero/set_error, flush(), close: all flush_again() it first). The
+  //    write is already durable: a lost map update is completed from the log by the load-time
+  //    recovery. No write-back now: the next write's first locked instruction (lane or map
+  //    lock) would wait for it, a third ordering point per write (about a third of a 4 KiB
+  //    write's time on pmem, see docs/performance.md).
   region->store32(map_off, free_block | kBttMapNormal);
-  region->flush(map_off, kBttMapEntrySize);
+  region->flush_later(map_off, kBttMapEntrySize);
   fe.pending_map = map_off;
 
   return durable ? IoStatus::kOk : IoStatus::kNotDurable;

@@ -65,6 +65,9 @@ class MappedRegion final : public PersistRegion {
     else if (mode_ == Mode::MsyncNow)
       msync_range(off, len);
   }
+  void flush_later(std::uint64_t off, std::size_t len) override {
+    if (mode_ == Mode::MsyncNow) msync_range(off, len);
+  }
   void flush_again(std::uint64_t off, std::size_t len) override {
     // msync/flush() already made it durable, or nothing ever is (memory, deferred).
     if (mode_ == Mode::Pmem) map_.flush(off, len);

@@ -40,7 +40,8 @@ constexpr std::uint64_t from_le64(std::uint64_t v) { return to_le64(v); }
 ///    pair it with their read-tracking store (a Dekker handshake); store64 (log halves, which
 ///    no other thread reads) is a release store and costs no fence.
 ///  - flush(): write back the cache lines of a range holding store32/store64 values;
-///    flush_again(): the same for a range another thread stored and flushed but did not drain.
+///    flush_again(): the same for a range stored earlier (possibly by another thread) and not
+///    yet drained; flush_later(): a store left for a later flush_again().
 ///  - drain(): wait until this thread's copies and flushes are durable (the ordering point).
 ///    Returns false if the backing store reported an error since the last drain (msync
 ///    failure); error_message() says which.
@@ -70,6 +71,11 @@ class PersistRegion {
   /// already clean), nothing where flush() itself made it durable (msync) or nothing is
   /// durable anyway. Default: flush().
   virtual void flush_again(std::uint64_t off, std::size_t len) { flush(off, len); }
+  /// A store whose durability a later flush_again() + drain() provides (the lane's next
+  /// write, settle()): nothing now where a cache-line write-back issued now would only make
+  /// the next locked instruction wait for it (pmem, and what the crash recorder models);
+  /// where flush() itself is the durability (an msync per store), that msync now.
+  virtual void flush_later(std::uint64_t, std::size_t) {}
   [[nodiscard]] virtual bool drain() = 0;
   virtual Result<void> sync() = 0;
   /// Zero [off, off+len) with copy() semantics (non-temporal, durable after drain()).
