@@ -38,3 +38,32 @@ def image_copy(tmp_path, ndtk_src):
         return out
 
     return make
+
+
+@pytest.fixture(scope="session")
+def decompressed(tmp_path_factory):
+    """Decompress each golden image once per session (sparse); tests copy from there."""
+    cache = tmp_path_factory.mktemp("golden")
+    made = {}
+
+    def get(path: Path) -> Path:
+        if path not in made:
+            out = cache / path.name.removesuffix(".zst")
+            subprocess.run(["zstd", "-q", "-d", "-f", "--sparse", str(path), "-o", str(out)],
+                           check=True)
+            made[path] = out
+        return made[path]
+
+    return get
+
+
+@pytest.fixture
+def copy_of(decompressed, tmp_path):
+    """copy_of(Path to a golden .zst) -> a private sparse raw copy in tmp_path."""
+
+    def make(path: Path) -> Path:
+        dst = tmp_path / decompressed(path).name
+        subprocess.run(["cp", "--sparse=always", str(decompressed(path)), str(dst)], check=True)
+        return dst
+
+    return make

@@ -1,179 +1,22 @@
-"""btt-check CLI: clean golden images, PMDK verdicts vs pmempool, the corruption matrix
-(damage a real image copy -> expected code -> repair -> clean second run -> every sector that
-was readable before the damage reads the same -> rollback restores the damaged bytes exactly),
-bad input, and docs/problems.md being generated from the problem table."""
+"""btt-check CLI: clean golden images, PMDK verdicts vs pmempool, the first corruption matrix
+(BTT info, log, map, label index, pfn; the driver is btt_check_lib.run_case), bad input, and
+docs/problems.md being generated from the problem table. More matrices: test_check_matrix_*.py."""
 
-import ctypes
-import ctypes.util
-import filecmp
-import hashlib
 import json
 import os
 import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-BIN = Path(os.environ.get("NDTK_BIN", "build/bin"))
-SRC = Path(os.environ.get("NDTK_SRC", Path(__file__).resolve().parents[2]))
-TOOL = BIN / "btt-check"
-KERNEL = SRC / "tests/images/kernel"
-PMDK = SRC / "tests/images/pmdk"
-SHARED_PMDK = SRC.parent / "shared/images/pmdk"
+from btt_check_lib import (CLEAN, CORRECTED, IMG_A, KERNEL, IMG_C, IMG_F, IMG_I, LIBPMEMBLK, OPERATIONAL,
+                           PMDK, POOL, SHARED_PMDK, SRC, TOOL, UNCORRECTED, USAGE, Case, arena,
+                           codes, normal_lbas, patch, read, run, run_case, run_json,
+                           sha256_of_block, used_lane)
 
 pytestmark = pytest.mark.skipif(not TOOL.exists(), reason="btt-check not built")
-
-CLEAN, CORRECTED, UNCORRECTED, OPERATIONAL, USAGE = 0, 1, 4, 8, 16
-
-
-def run(*args, check_rc=None):
-    p = subprocess.run([str(TOOL), *map(str, args)], capture_output=True, text=True, timeout=120)
-    if check_rc is not None:
-        assert p.returncode == check_rc, f"rc {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
-    return p
-
-
-def run_json(*args, check_rc=None):
-    p = run("--json", *args, check_rc=check_rc)
-    return p.returncode, json.loads(p.stdout)
-
-
-@pytest.fixture(scope="session")
-def decompressed(tmp_path_factory):
-    """Decompress each golden image once (sparse); tests copy from here."""
-    cache = tmp_path_factory.mktemp("golden")
-    made = {}
-
-    def get(path: Path) -> Path:
-        if path not in made:
-            out = cache / path.name.removesuffix(".zst")
-            subprocess.run(["zstd", "-q", "-d", "-f", "--sparse", str(path), "-o", str(out)], check=True)
-            made[path] = out
-        return made[path]
-
-    return get
-
-
-@pytest.fixture
-def copy_of(decompressed, tmp_path):
-    def make(path: Path) -> Path:
-        dst = tmp_path / decompressed(path).name
-        subprocess.run(["cp", "--sparse=always", str(decompressed(path)), str(dst)], check=True)
-        return dst
-    return make
-
-
-def codes(report):
-    return {f["code"] for f in report["findings"]}
-
-
-# ---- sector readers (independent of ndtk's library) ------------------------------------------
-
-def kernel_sectors(path, report, ns_index):
-    """Per BTT-wide LBA: (state, block, sha of the block for normal entries) read straight from
-    the map of a clean BTT (no pending log recovery). Error-state LBAs are unreadable."""
-    btt = report["namespaces"][ns_index]["btt"]
-    out = []
-    with open(path, "rb") as f:
-        for a in btt["arenas"]:
-            g = a["geometry"]
-            f.seek(a["offset"] + g["mapoff"])
-            n = g["external_nlba"]
-            entries = struct.unpack(f"<{n}I", f.read(4 * n))
-            for p, e in enumerate(entries):
-                z, err, blk = e >> 31 & 1, e >> 30 & 1, e & 0x3FFFFFFF
-                if err and not z:
-                    out.append(("error",))
-                elif z and not err:
-                    out.append(("zero",))
-                elif not z and not err:
-                    out.append(("initial", p))
-                else:
-                    f.seek(a["offset"] + g["dataoff"] + blk * g["internal_lbasize"])
-                    out.append(("normal", hashlib.sha1(f.read(g["external_lbasize"])).hexdigest()))
-    return out
-
-
-LIBPMEMBLK = ctypes.util.find_library("pmemblk")
-
-
-def pmdk_sectors(path, tmp_path):
-    """Every block as libpmemblk reads it (on a scratch copy: pmemblk_open writes)."""
-    lib = ctypes.CDLL(LIBPMEMBLK, use_errno=True)
-    lib.pmemblk_open.restype = ctypes.c_void_p
-    lib.pmemblk_open.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-    lib.pmemblk_nblock.restype = ctypes.c_size_t
-    lib.pmemblk_nblock.argtypes = [ctypes.c_void_p]
-    lib.pmemblk_read.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong]
-    lib.pmemblk_close.argtypes = [ctypes.c_void_p]
-    scratch = tmp_path / "pmemblk-read.scratch"
-    subprocess.run(["cp", "--sparse=always", str(path), str(scratch)], check=True)
-    pbp = lib.pmemblk_open(str(scratch).encode(), 4096)
-    assert pbp, f"pmemblk_open failed: errno {ctypes.get_errno()}"
-    out = []
-    buf = ctypes.create_string_buffer(4096)
-    try:
-        for b in range(lib.pmemblk_nblock(pbp)):
-            if lib.pmemblk_read(pbp, buf, b) != 0:
-                out.append(("error",))
-            else:
-                out.append(("data", hashlib.sha1(buf.raw).hexdigest()))
-    finally:
-        lib.pmemblk_close(pbp)
-        scratch.unlink()
-    return out
-
-
-def sectors(path, report, ns_index, tmp_path):
-    if report["kind"] == "pmemblk-pool":
-        return pmdk_sectors(path, tmp_path)
-    return kernel_sectors(path, report, ns_index)
-
-
-# ---- damage helpers ----------------------------------------------------------------------
-
-def patch(path, off, data):
-    with open(path, "r+b") as f:
-        f.seek(off)
-        f.write(data)
-
-
-def read(path, off, n):
-    with open(path, "rb") as f:
-        f.seek(off)
-        return f.read(n)
-
-
-def arena(rep, ns=0):
-    return rep["namespaces"][ns]["btt"]["arenas"][0]
-
-
-def lane_groups(path, a):
-    g = a["geometry"]
-    raw = read(path, a["offset"] + g["logoff"], 64 * g["nfree"])
-    return [[struct.unpack_from("<4I", raw, 64 * l + 16 * s) for s in range(4)] for l in range(g["nfree"])]
-
-
-def used_lane(path, a):
-    """A lane with two live entries whose current one changed a block (old != new)."""
-    for l, grp in enumerate(lane_groups(path, a)):
-        s0, s1 = grp[0], grp[1]
-        if s0[3] and s1[3]:
-            # current = the cyclic successor
-            cur = s1 if s1[3] == (s0[3] % 3) + 1 else s0
-            if (cur[1] & 0x3FFFFFFF) != (cur[2] & 0x3FFFFFFF):
-                return l, cur
-    raise AssertionError("no used lane")
-
-
-def normal_lbas(path, a, count=2):
-    g = a["geometry"]
-    n = g["external_nlba"]
-    entries = struct.unpack(f"<{n}I", read(path, a["offset"] + g["mapoff"], 4 * n))
-    return [(p, e) for p, e in enumerate(entries) if e >> 30 == 3][:count]
 
 
 def d_info_checksum(path, rep, ns):
@@ -246,93 +89,41 @@ def d_pfn_checksum(path, rep, ns):
     patch(path, p["offset"] + 4088, bytes(b ^ 0x5A for b in read(path, p["offset"] + 4088, 1)))
 
 
-IMG_A = KERNEL / "a-sector4096-labels1.1.img.zst"
-IMG_C = KERNEL / "c-fsdax-labels1.2.img.zst"
-IMG_F = KERNEL / "f-two-namespaces-labels1.2.img.zst"
-IMG_I = KERNEL / "i-sector4096-labelless.img.zst"
-POOL = PMDK / "blk4096.pool.zst"
-
-# (image, namespace, damage, expected code, repaired to clean?)
+# The first matrix (more in test_check_matrix_*.py).
 MATRIX = [
-    (IMG_A, 0, d_info_checksum, "BTT_INFO_BAD_CHECKSUM", True),
-    (IMG_F, 0, d_info_checksum, "BTT_INFO_BAD_CHECKSUM", True),
-    (IMG_I, 0, d_info_checksum, "BTT_INFO_BAD_CHECKSUM", True),
-    (POOL, 0, d_info_checksum, "BTT_INFO_BAD_CHECKSUM", True),
-    (IMG_A, 0, d_info_signature, "BTT_INFO_BAD_SIGNATURE", True),
-    (IMG_I, 0, d_info_signature, "BTT_INFO_BAD_SIGNATURE", True),
-    (IMG_A, 0, d_info2_bad, "BTT_INFO2_BAD", True),
-    (POOL, 0, d_info2_bad, "BTT_INFO2_BAD", True),
-    (IMG_A, 0, d_both_info, "BTT_INFO_BOTH_BAD", True),
-    (IMG_F, 0, d_both_info, "BTT_INFO_BOTH_BAD", True),
-    (IMG_I, 0, d_both_info, "BTT_INFO_BOTH_BAD", True),
-    (POOL, 0, d_both_info, "BTT_INFO_BOTH_BAD", True),
-    (IMG_A, 0, d_log_seq_equal, "BTT_LOG_BAD_SEQ", True),
-    (POOL, 0, d_log_seq_equal, "BTT_LOG_BAD_SEQ", True),
-    (IMG_A, 0, d_log_padding, "BTT_LOG_UNKNOWN_PADDING", True),
-    (IMG_A, 0, d_torn_write, "BTT_LOG_MAP_MISMATCH", True),
-    (POOL, 0, d_torn_write, "BTT_LOG_MAP_MISMATCH", True),
-    (IMG_A, 0, d_map_out_of_range, "BTT_MAP_OUT_OF_RANGE", True),
-    (POOL, 0, d_map_out_of_range, "BTT_MAP_OUT_OF_RANGE", True),
-    (IMG_A, 0, d_map_duplicate, "BTT_BLOCK_DUPLICATE", True),
-    (IMG_F, 0, d_map_duplicate, "BTT_BLOCK_DUPLICATE", True),
-    (IMG_A, 0, d_lane_lost, "BTT_BLOCK_LEAKED", True),
-    (IMG_I, 0, d_lane_lost, "BTT_LOG_UNKNOWN_PADDING", True),
-    (IMG_A, 0, d_label_index1, "LABEL_INDEX_ONE_INVALID", True),
-    (IMG_F, 0, d_label_index1, "LABEL_INDEX_ONE_INVALID", True),
-    (IMG_C, 0, d_pfn_checksum, "PFN_BAD_CHECKSUM", True),
-    (IMG_F, 1, d_pfn_checksum, "PFN_BAD_CHECKSUM", True),
+    Case(IMG_A, 0, d_info_checksum, "BTT_INFO_BAD_CHECKSUM"),
+    Case(IMG_F, 0, d_info_checksum, "BTT_INFO_BAD_CHECKSUM"),
+    Case(IMG_I, 0, d_info_checksum, "BTT_INFO_BAD_CHECKSUM"),
+    Case(POOL, 0, d_info_checksum, "BTT_INFO_BAD_CHECKSUM"),
+    Case(IMG_A, 0, d_info_signature, "BTT_INFO_BAD_SIGNATURE"),
+    Case(IMG_I, 0, d_info_signature, "BTT_INFO_BAD_SIGNATURE"),
+    Case(IMG_A, 0, d_info2_bad, "BTT_INFO2_BAD"),
+    Case(POOL, 0, d_info2_bad, "BTT_INFO2_BAD"),
+    Case(IMG_A, 0, d_both_info, "BTT_INFO_BOTH_BAD"),
+    Case(IMG_F, 0, d_both_info, "BTT_INFO_BOTH_BAD"),
+    Case(IMG_I, 0, d_both_info, "BTT_INFO_BOTH_BAD"),
+    Case(POOL, 0, d_both_info, "BTT_INFO_BOTH_BAD"),
+    Case(IMG_A, 0, d_log_seq_equal, "BTT_LOG_BAD_SEQ"),
+    Case(POOL, 0, d_log_seq_equal, "BTT_LOG_BAD_SEQ"),
+    Case(IMG_A, 0, d_log_padding, "BTT_LOG_UNKNOWN_PADDING"),
+    Case(IMG_A, 0, d_torn_write, "BTT_LOG_MAP_MISMATCH"),
+    Case(POOL, 0, d_torn_write, "BTT_LOG_MAP_MISMATCH"),
+    Case(IMG_A, 0, d_map_out_of_range, "BTT_MAP_OUT_OF_RANGE"),
+    Case(POOL, 0, d_map_out_of_range, "BTT_MAP_OUT_OF_RANGE"),
+    Case(IMG_A, 0, d_map_duplicate, "BTT_BLOCK_DUPLICATE"),
+    Case(IMG_F, 0, d_map_duplicate, "BTT_BLOCK_DUPLICATE"),
+    Case(IMG_A, 0, d_lane_lost, "BTT_BLOCK_LEAKED"),
+    Case(IMG_I, 0, d_lane_lost, "BTT_LOG_UNKNOWN_PADDING"),
+    Case(IMG_A, 0, d_label_index1, "LABEL_INDEX_ONE_INVALID"),
+    Case(IMG_F, 0, d_label_index1, "LABEL_INDEX_ONE_INVALID"),
+    Case(IMG_C, 0, d_pfn_checksum, "PFN_BAD_CHECKSUM"),
+    Case(IMG_F, 1, d_pfn_checksum, "PFN_BAD_CHECKSUM"),
 ]
 
 
-@pytest.mark.parametrize("image,ns,damage,code,repairable", MATRIX,
-                         ids=[f"{m[3]}-{m[0].name.split('-')[0]}-{m[2].__name__}" for m in MATRIX])
-def test_corruption_matrix(image, ns, damage, code, repairable, copy_of, tmp_path):
-    img = copy_of(image)
-    rc, clean = run_json(img, check_rc=CLEAN)
-    has_btt = "btt" in clean["namespaces"][ns]
-    before = sectors(img, clean, ns, tmp_path) if has_btt else None
-    damage(img, clean, ns)
-    damaged = tmp_path / "damaged.copy"
-    subprocess.run(["cp", "--sparse=always", str(img), str(damaged)], check=True)
-
-    rc, rep = run_json(img)
-    assert rc == UNCORRECTED
-    assert code in codes(rep), codes(rep)
-
-    undo = tmp_path / "undo"
-    rc, fixed = run_json("--repair", "--yes", "--undo", undo, img)
-    plan = fixed["repair"]["plan"]
-    # Never a data block.
-    if has_btt:
-        for a in clean["namespaces"][ns]["btt"]["arenas"]:
-            g = a["geometry"]
-            d0 = a["offset"] + g["dataoff"]
-            d1 = d0 + g["internal_nlba"] * g["internal_lbasize"]
-            for w in plan["writes"]:
-                assert w["offset"] + w["length"] <= d0 or w["offset"] >= d1, w
-    if not repairable:
-        assert rc == UNCORRECTED
-        return
-    assert rc == CORRECTED, json.dumps(fixed.get("repair"), indent=1)
-    assert fixed["repair"]["applied"]
-    run(img, check_rc=CLEAN)  # the second run is clean
-
-    if has_btt:
-        _, after_rep = run_json(img, check_rc=CLEAN)
-        after = sectors(img, after_rep, ns, tmp_path)
-        assert len(after) == len(before)
-        affected = set()
-        for a in plan["affected_lbas"]:
-            affected.update(a["lbas"])
-        for lba, (b, a) in enumerate(zip(before, after)):
-            if b[0] == "error" or lba in affected:
-                continue
-            assert a == b, f"LBA {lba}: {b} -> {a}"
-        for lba in affected:  # listed LBAs read as media errors, never guessed data
-            assert after[lba] == ("error",)
-
-    run("--rollback", undo, img, check_rc=CLEAN)
-    assert filecmp.cmp(img, damaged, shallow=False), "rollback did not restore the damaged bytes"
+@pytest.mark.parametrize("case", MATRIX, ids=[c.id for c in MATRIX])
+def test_corruption_matrix(case, copy_of, tmp_path):
+    run_case(case, copy_of, tmp_path)
 
 
 # ---- clean images and PMDK verdicts --------------------------------------------------------
@@ -401,22 +192,6 @@ def test_seq_zero_repair_keeps_current_generation(copy_of, tmp_path):
     scratch = tmp_path / "s"
     subprocess.run(["cp", "--sparse=always", str(img), str(scratch)], check=True)
     assert sha256_of_block(scratch, 1) == want["sha256"]
-
-
-def sha256_of_block(path, lba):
-    lib = ctypes.CDLL(LIBPMEMBLK)
-    lib.pmemblk_open.restype = ctypes.c_void_p
-    lib.pmemblk_open.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-    lib.pmemblk_read.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong]
-    lib.pmemblk_close.argtypes = [ctypes.c_void_p]
-    pbp = lib.pmemblk_open(str(path).encode(), 4096)
-    assert pbp
-    buf = ctypes.create_string_buffer(4096)
-    try:
-        assert lib.pmemblk_read(pbp, buf, lba) == 0
-    finally:
-        lib.pmemblk_close(pbp)
-    return hashlib.sha256(buf.raw).hexdigest()
 
 
 # ---- tool behaviour ------------------------------------------------------------------------

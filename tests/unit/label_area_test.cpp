@@ -383,6 +383,15 @@ TEST_F(LabelAreaDamage, BadChecksumCorroboratedByUpdatingCopy) {
   EXPECT_FALSE(find(a.findings, Problem::LABEL_BAD_CHECKSUM));
 }
 
+TEST_F(LabelAreaDamage, FlippedFlagBitIsNotCorroborated) {
+  // Slot 2's ROLABEL bit flipped: the UPDATING copy in slot 0 differs from it in more than the
+  // UPDATING bit, so it vouches for nothing (a checksum rewrite would seal the flipped bit).
+  area_[512 + 2 * 256 + 80] ^= 0x01;
+  const LabelArea a = decode();
+  EXPECT_TRUE(find(a.findings, Problem::LABEL_BAD_CHECKSUM)) << all(a.findings);
+  EXPECT_FALSE(find(a.findings, Problem::LABEL_BAD_CHECKSUM_CORROBORATED));
+}
+
 TEST_F(LabelAreaDamage, OverlappingDpaRanges) {
   edit_label(1, [](NamespaceLabel& l) { l.rawsize += 4096; });  // btt-one into fsdax-two
   const LabelArea a = decode();

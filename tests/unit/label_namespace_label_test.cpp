@@ -214,6 +214,8 @@ TEST(LabelEfiValidate, EachRuleAlone) {
       {"nlabel", [](NamespaceLabel& l) { l.nlabel = 0; }, Problem::LABEL_NLABEL_POSITION},
       {"position", [](NamespaceLabel& l) { l.position = 1; }, Problem::LABEL_NLABEL_POSITION},
       {"lbasize", [](NamespaceLabel& l) { l.lbasize = 1000; }, Problem::LABEL_BAD_LBASIZE},
+      // pmem_sector_size() takes only 0/512/4096; 520 is a BTT (info block) sector size.
+      {"lbasize 520", [](NamespaceLabel& l) { l.lbasize = 520; }, Problem::LABEL_BAD_LBASIZE},
       {"rawsize", [](NamespaceLabel& l) { l.rawsize = 0; }, Problem::LABEL_ZERO_RAWSIZE},
       {"dpa", [](NamespaceLabel& l) { l.dpa = 512; }, Problem::LABEL_UNALIGNED_EXTENT},
       {"abstraction", [](NamespaceLabel& l) { l.abstraction_guid = guid_btt2().uuid; },
@@ -245,6 +247,8 @@ TEST(LabelEfiValidate, EachRuleAlone) {
   l.flags = kLabelFlagLocal;
   l.nlabel = 0;
   l.position = 0xffff;
+  EXPECT_TRUE(l.with_checksum().validate(0).empty());
+  l.lbasize = 520;  // a blk_lbasize_supported[] size
   EXPECT_TRUE(l.with_checksum().validate(0).empty());
   // A stale checksum alone.
   l = example_v12();

@@ -474,6 +474,30 @@ TEST(PfnInfoMinor, VersionDefaults) {
   EXPECT_EQ(q.effective().page_struct_size, 128u);
 }
 
+TEST(PfnInfoMinor, PaddingClearedKeepsWhatTheKernelReads) {
+  // Junk in the padding and, for a minor-3 block, in the minor-4 fields: clearing zeroes
+  // exactly those bytes, re-seals, and the kernel's view (effective values) is unchanged.
+  PfnInfo p = vector_block();
+  p.version_minor = 3;
+  p.padding[7] = 0x55;
+  p = p.with_checksum();
+  const PfnInfo c = p.with_padding_cleared();
+  EXPECT_TRUE(c.padding_zero());
+  EXPECT_EQ(c.page_size, 0u);
+  EXPECT_EQ(c.page_struct_size, 0u);
+  EXPECT_TRUE(c.checksum_ok());
+  EXPECT_TRUE(c.validate().empty());
+  const PfnEffective a = p.effective(), b = c.effective();
+  EXPECT_EQ(a.page_size, b.page_size);
+  EXPECT_EQ(a.page_struct_size, b.page_struct_size);
+  EXPECT_EQ(a.effective_align, b.effective_align);
+  EXPECT_EQ(c.dataoff, p.dataoff);
+  EXPECT_EQ(c.npfns, p.npfns);
+  // A clean minor-4 block is its own clearing.
+  const PfnInfo v = vector_block().with_checksum();
+  EXPECT_EQ(v.with_padding_cleared(), v);
+}
+
 TEST(PfnInfoRobust, ShortEmptyZeroFf) {
   const PfnInfo v = vector_block().with_checksum();
   const ByteVec good = v.serialize();

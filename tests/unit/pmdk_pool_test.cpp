@@ -197,6 +197,29 @@ TEST(PmdkPoolHeader, Checksum2KRule) {
   EXPECT_EQ(fletcher64(half), h.checksum);
 }
 
+TEST(PmdkPoolHeader, UnusedClearedAndDamagedHeaderRead) {
+  const auto dev = open_pool("blk4096");
+  const PoolHeader h = *PoolHeader::parse(*dev->read_vec(0, kPoolHdrSize));
+  PoolHeader junk = h;
+  junk.unused[3] = 1;
+  junk.unused2[5] = 2;
+  const PoolHeader c = junk.with_unused_cleared().with_checksum();
+  EXPECT_EQ(c, h);  // the golden header has zero unused areas
+  // A wrongly signed or zeroed header is read (and reported) when the caller knows better.
+  ByteVec v = *dev->read_vec(0, 16 << 20);
+  v[7] = 'X';
+  PmemBlkReadOptions o;
+  o.damaged_header_ok = true;
+  auto bad = read_pmemblk_pool(*make_memory_device(v, "bad-sig"), o);
+  ASSERT_TRUE(bad) << bad.error().message();
+  EXPECT_TRUE(has(bad->findings, Problem::POOL_BAD_SIGNATURE));
+  std::fill(v.begin(), v.begin() + kPoolHdrSize, std::uint8_t{0});
+  auto zero = read_pmemblk_pool(*make_memory_device(v, "zero-hdr"), o);
+  ASSERT_TRUE(zero) << zero.error().message();
+  EXPECT_TRUE(has(zero->findings, Problem::POOL_EMPTY_HEADER));
+  EXPECT_FALSE(read_pmemblk_pool(*make_memory_device(v, "zero-hdr")));
+}
+
 TEST(PmdkPoolHeader, FeatureAndMachineNames) {
   EXPECT_EQ(pool_feature_names(PoolFeatureSet::Incompat, 0x7),
             (std::vector<std::string>{"SINGLEHDR", "CKSUM_2K", "SHUTDOWN_STATE"}));

@@ -4,8 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -39,8 +42,15 @@ CheckOptions check_options(const BttCheckArgs& a, bool progress) {
   o.location.ns_offset = a.loc.offset;
   o.location.ns_size = a.loc.size;
   o.namespace_filter = a.loc.namespace_uuid;
+  // At most ~10 lines a second: the first update at once (so even a quick check shows where
+  // it is), then only when 100 ms have passed; run_btt_check clears the line at the end.
   if (progress)
-    o.progress = [](const CheckProgress& p) {
+    // Shared: copies of the options (per pass) keep one clock.
+    o.progress = [last = std::make_shared<std::optional<std::chrono::steady_clock::time_point>>()](
+                     const CheckProgress& p) {
+      const auto now = std::chrono::steady_clock::now();
+      if (*last && now - **last < std::chrono::milliseconds(100)) return;
+      *last = now;
       if (p.total)
         std::fprintf(stderr, "\rbtt-check: %s %llu/%llu\033[K", p.phase.c_str(),
                      static_cast<unsigned long long>(p.done), static_cast<unsigned long long>(p.total));

@@ -74,10 +74,85 @@ bool is_layout_problem(Problem p) {
 
 std::uint64_t arena_span(std::uint64_t remaining) { return std::min(remaining, kBttArenaMaxSize); }
 
-// Arena-relative offset where the backup of an arena with `remaining` bytes left must sit.
-std::uint64_t default_backup_rel(std::uint64_t remaining) {
-  const std::uint64_t end = align_down(arena_span(remaining), kBttInfoSize);
+// Arena-relative offset where the writer puts the backup of an arena with `remaining` bytes
+// left: the last 4 KiB of the arena (kernel alloc_arena rounds the arena down to 4 KiB first;
+// PMDK btt_info_set_offs uses the size as is).
+std::uint64_t default_backup_rel(std::uint64_t remaining, BttFlavor flavor) {
+  std::uint64_t end = arena_span(remaining);
+  if (flavor == BttFlavor::Kernel) end = align_down(end, kBttInfoSize);
   return end >= kBttInfoSize ? end - kBttInfoSize : 0;
+}
+
+// Findings that say an identity-valid copy does not describe this arena: its layout fields,
+// version, infosize, nextoff, or (arena k > 0) uuid/lbasize/version against arena 0. Flags and
+// padding are excluded: they do not make the copy describe a different layout.
+bool is_insane(Problem p) {
+  switch (p) {
+    case Problem::BTT_INFO_VERSION_UNKNOWN:
+    case Problem::BTT_INFO_VERSION_OFFSET:
+    case Problem::BTT_INFO_INFOSIZE:
+    case Problem::BTT_INFO_NFREE:
+    case Problem::BTT_INFO_NLBA_MISMATCH:
+    case Problem::BTT_INFO_LBASIZE:
+    case Problem::BTT_INFO_OFFSETS:
+    case Problem::BTT_INFO_INFO2OFF:
+    case Problem::BTT_INFO_NEXTOFF:
+    case Problem::BTT_INFO_GEOMETRY_MISMATCH:
+    case Problem::BTT_INFO_UUID_INCONSISTENT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// What one identity-valid copy says about the arena beyond its identity: validate()'s semantic
+// findings, consistency with arena 0, and (when the layout is usable) every field against the
+// writer's layout. `usable` false: the regions cannot be trusted enough to read log and map.
+Findings semantic_findings(const BttInfo& info, const BttSearch& s, std::uint64_t rel,
+                           std::uint32_t k, BttVersion version, const BttReport& rep,
+                           const std::string& where, std::uint64_t off, bool& usable) {
+  Findings out;
+  if (k > 0 && (info.uuid != rep.uuid || info.external_lbasize != rep.external_lbasize ||
+                info.version() != version))
+    out.push_back({Problem::BTT_INFO_UUID_INCONSISTENT, where,
+                   fmt::format("uuid {} lbasize {} version {}.{} vs arena 0: {} {} {}",
+                               info.uuid.to_string(), info.external_lbasize, info.version_major,
+                               info.version_minor, rep.uuid.to_string(), rep.external_lbasize,
+                               btt_version_name(version)),
+                   off});
+  BttInfoContext ctx;
+  ctx.flavor = s.flavor;
+  ctx.remaining = s.ns.size - rel;
+  ctx.expected_version = version;
+  if (s.parent) ctx.namespace_uuid = *s.parent;
+  ctx.arena_index = k;
+  ctx.offset = off;
+  ctx.where = where;
+  usable = true;
+  for (auto& f : info.validate(ctx)) {
+    if (f.code == Problem::BTT_INFO_BAD_SIGNATURE || f.code == Problem::BTT_INFO_BAD_CHECKSUM ||
+        f.code == Problem::BTT_INFO_PARENT_UUID)
+      continue;
+    if (is_layout_problem(f.code)) usable = false;
+    out.push_back(std::move(f));
+  }
+  if (usable) {
+    BttGeometryParams p;
+    p.namespace_size = s.ns.size;
+    p.external_lbasize = info.external_lbasize;
+    p.version = version;
+    p.flavor = s.flavor;
+    p.nfree = info.nfree;
+    if (auto layout = compute_btt_layout(p);
+        layout && k < layout->size() && (*layout)[k].offset == rel)
+      for (auto& f : geometry_mismatch_findings(info, (*layout)[k], where, off))
+        out.push_back(std::move(f));
+  }
+  return out;
+}
+
+bool any_insane(const Findings& fs) {
+  return std::any_of(fs.begin(), fs.end(), [](const Finding& f) { return is_insane(f.code); });
 }
 
 // Cheap first test of a candidate layout: the log there is one the kernel accepts, every lane
@@ -204,35 +279,81 @@ BttReport walk(const BttSearch& s, std::uint64_t rel0, BttVersion version, bool&
     const auto primary = read_info(s.dev, ar.offset);
     std::string pwhy = "unreadable", bwhy = "unreadable";
     const bool pvalid = primary && info_valid(*primary, s, &pwhy);
-    std::uint64_t brel = default_backup_rel(remaining);
-    if (pvalid && primary->info2off >= kBttInfoSize &&
-        range_fits(primary->info2off, kBttInfoSize, remaining))
-      brel = primary->info2off;
-    ar.backup_offset = ar.offset + brel;
-    const auto backup = read_info(s.dev, ar.backup_offset);
-    bool bvalid = backup && info_valid(*backup, s, &bwhy);
-    if (bvalid && backup->info2off != brel) {
-      bvalid = false;
-      bwhy = fmt::format("its info2off {} does not point at itself ({})", hex(backup->info2off),
-                         hex(brel));
+    // The backup sits where the primary's info2off says, else where the writer puts it: a
+    // primary with a damaged (resealed) info2off must neither hide a good backup nor send a
+    // repair write into the log or data area.
+    const std::uint64_t drel = default_backup_rel(remaining, s.flavor);
+    std::uint64_t brel = drel;
+    std::optional<BttInfo> backup;
+    bool bvalid = false;
+    if (pvalid && primary->info2off >= kBttInfoSize && primary->info2off != drel &&
+        range_fits(primary->info2off, kBttInfoSize, remaining)) {
+      backup = read_info(s.dev, ar.offset + primary->info2off);
+      bvalid = backup && info_valid(*backup, s, &bwhy);
+      if (bvalid) brel = primary->info2off;
     }
-    if (bvalid && k == 0 && backup->version() != version) {
+    if (!bvalid) {
+      backup = read_info(s.dev, ar.offset + drel);
+      bwhy = "unreadable";
+      bvalid = backup && info_valid(*backup, s, &bwhy);
+    }
+    // Only a backup that can stand in for a lost arena-0 primary must carry the version the
+    // kernel probes for (nd_btt_version); next to a valid primary a version difference is a
+    // mismatch judged below.
+    if (bvalid && !pvalid && k == 0 && backup->version() != version) {
       bvalid = false;
       bwhy = fmt::format("version {}.{} does not match arena 0 at namespace offset {}",
                          backup->version_major, backup->version_minor, rel0);
     }
+    ar.backup_offset = ar.offset + brel;
     ar.primary_valid = pvalid;
     ar.backup_valid = bvalid;
     std::optional<ArenaReport> proof;
+    std::optional<Findings> sem;  // semantic findings of the copy in use, when already known
+    bool usable = false;
     if (k == 0) hit = (primary && primary->signature_ok()) || bvalid;
-    if (pvalid) {
+    if (pvalid && bvalid && backup->serialize() != primary->serialize()) {
+      // Both intact but different. The kernel reads only the primary, so it wins, unless it
+      // describes another layout (or another BTT) while the backup is exactly the writer's: a
+      // resealed primary with damaged fields; then the backup restores it.
+      bool pu = false, bu = false;
+      Findings ps = semantic_findings(*primary, s, rel, k, version, rep, where, ar.offset, pu);
+      Findings bs = semantic_findings(*backup, s, rel, k, version, rep, where + " info2",
+                                      ar.backup_offset, bu);
+      if (any_insane(ps) && !any_insane(bs)) {
+        ar.source = InfoSource::Backup;
+        ar.info = *backup;
+        ar.rebuilt = *backup;
+        for (auto& f : ps) {
+          if (!is_insane(f.code)) continue;
+          f.detail += fmt::format("; the valid backup at {} matches the writer's layout: the "
+                                  "primary is restored from it",
+                                  hex(ar.backup_offset));
+          ar.findings.push_back(std::move(f));
+        }
+        sem = std::move(bs);
+        usable = bu;
+      } else {
+        ar.source = InfoSource::Primary;
+        ar.info = *primary;
+        std::vector<std::string> fields;
+        const ByteVec pb = primary->serialize(), bb = backup->serialize();
+        for (const auto& fd : BttInfo::fields())
+          if (!std::equal(pb.begin() + fd.offset, pb.begin() + fd.offset + fd.size,
+                          bb.begin() + fd.offset))
+            fields.push_back(std::string(fd.name));
+        ar.findings.push_back({Problem::BTT_INFO2_MISMATCH, where + " info2",
+                               fmt::format("valid but differs from the primary in {}",
+                                           fmt::join(fields, ", ")),
+                               ar.backup_offset});
+        sem = std::move(ps);
+        usable = pu;
+      }
+    } else if (pvalid) {
       ar.source = InfoSource::Primary;
       ar.info = *primary;
       if (!bvalid)
         ar.findings.push_back({Problem::BTT_INFO2_BAD, where + " info2", bwhy, ar.backup_offset});
-      else if (backup->serialize() != primary->serialize())
-        ar.findings.push_back({Problem::BTT_INFO2_MISMATCH, where + " info2",
-                               "valid but not byte-identical to the primary", ar.backup_offset});
       else
         ar.backup_identical = true;
     } else if (bvalid) {
@@ -242,6 +363,22 @@ BttReport walk(const BttSearch& s, std::uint64_t rel0, BttVersion version, bool&
       ar.findings.push_back(primary ? primary_problem(*primary, s, where, ar.offset)
                                     : Finding{Problem::IMAGE_TRUNCATED, where, "unreadable",
                                               ar.offset});
+    } else if (const auto* intact = primary && primary->signature_ok() && primary->checksum_ok()
+                                        ? &*primary
+                                    : backup && backup->signature_ok() && backup->checksum_ok()
+                                        ? &*backup
+                                        : nullptr) {
+      // Neither copy is damaged: they name another parent. That is a BTT of another namespace
+      // (the kernel ignores it and would lay out a fresh one: nd_btt_arena_is_valid); adopting
+      // its map and data here would be a guess, so it is only reported.
+      ar.findings.push_back(primary_problem(*intact, s, where, ar.offset));
+      if (k > 0)
+        ar.findings.push_back({Problem::BTT_ARENA_CHAIN_BROKEN, where,
+                               "the kernel refuses the whole BTT: this arena names another "
+                               "parent",
+                               ar.offset});
+      rep.arenas.push_back(std::move(ar));
+      break;
     } else {
       auto rb = rebuild_from_geometry(s, rel, k, &rep, version);
       if (!rb.info) {
@@ -252,7 +389,9 @@ BttReport walk(const BttSearch& s, std::uint64_t rel0, BttVersion version, bool&
                                ar.offset});
         if (k > 0)
           ar.findings.push_back({Problem::BTT_ARENA_CHAIN_BROKEN, where,
-                                 "the kernel refuses the whole BTT", ar.offset});
+                                 "the kernel refuses the whole BTT (discover_arenas: a later "
+                                 "arena's info block is invalid) and no copy is left",
+                                 ar.offset});
         rep.arenas.push_back(std::move(ar));
         break;
       }
@@ -267,50 +406,24 @@ BttReport walk(const BttSearch& s, std::uint64_t rel0, BttVersion version, bool&
       ar.rebuilt = *rb.info;
       ar.backup_offset = ar.offset + rb.info->info2off;
     }
+    // Kernel discover_arenas reads every arena's primary and fails the whole BTT ("Found
+    // corrupted metadata!") when a later one is invalid, although arena 0 is fine; the copy
+    // found above (backup or geometry) restores it.
+    if (k > 0 && !pvalid)
+      ar.findings.push_back({Problem::BTT_ARENA_CHAIN_BROKEN, where,
+                             fmt::format("primary invalid ({}): the kernel refuses the whole "
+                                         "BTT until it is restored from the {}",
+                                         pwhy, info_source_name(ar.source)),
+                             ar.offset});
     const BttInfo& info = *ar.info;
     if (k == 0) {
       rep.uuid = info.uuid;
       rep.parent_uuid = info.parent_uuid;
       rep.external_lbasize = info.external_lbasize;
-    } else if (info.uuid != rep.uuid || info.external_lbasize != rep.external_lbasize ||
-               info.version() != version) {
-      ar.findings.push_back({Problem::BTT_INFO_UUID_INCONSISTENT, where,
-                             fmt::format("uuid {} lbasize {} version {}.{} vs arena 0: {} {} {}",
-                                         info.uuid.to_string(), info.external_lbasize,
-                                         info.version_major, info.version_minor,
-                                         rep.uuid.to_string(), rep.external_lbasize,
-                                         btt_version_name(version)),
-                             ar.offset});
     }
     // Semantic checks of the copy in use (its identity is already established).
-    BttInfoContext ctx;
-    ctx.flavor = s.flavor;
-    ctx.remaining = remaining;
-    ctx.expected_version = version;
-    if (s.parent) ctx.namespace_uuid = *s.parent;
-    ctx.arena_index = k;
-    ctx.offset = ar.offset;
-    ctx.where = where;
-    bool usable = true;
-    for (auto& f : info.validate(ctx)) {
-      if (f.code == Problem::BTT_INFO_BAD_SIGNATURE || f.code == Problem::BTT_INFO_BAD_CHECKSUM ||
-          f.code == Problem::BTT_INFO_PARENT_UUID)
-        continue;
-      if (is_layout_problem(f.code)) usable = false;
-      ar.findings.push_back(std::move(f));
-    }
-    if (usable) {
-      BttGeometryParams p;
-      p.namespace_size = s.ns.size;
-      p.external_lbasize = info.external_lbasize;
-      p.version = version;
-      p.flavor = s.flavor;
-      p.nfree = info.nfree;
-      if (auto layout = compute_btt_layout(p); layout && k < layout->size() &&
-                                               (*layout)[k].offset == rel)
-        for (auto& f : geometry_mismatch_findings(info, (*layout)[k], where, ar.offset))
-          ar.findings.push_back(std::move(f));
-    }
+    if (!sem) sem = semantic_findings(info, s, rel, k, version, rep, where, ar.offset, usable);
+    for (auto& f : *sem) ar.findings.push_back(std::move(f));
     ar.layout_usable = usable;
     if (usable) {
       if (ar.source == InfoSource::Geometry) {

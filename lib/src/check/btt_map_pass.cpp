@@ -16,6 +16,9 @@ namespace ndtk::check_detail {
 namespace {
 
 constexpr std::size_t kListInDetail = 16;
+// Individual findings per code and arena; the rest is summarised in one finding (every listed
+// entry is still in the repair plan and in affected_lbas).
+constexpr std::size_t kFindingsPerCode = 64;
 
 std::string list_text(const std::vector<std::uint64_t>& v, std::uint64_t total) {
   std::string s;
@@ -32,6 +35,11 @@ class BlockBitmap {
   bool test(std::uint32_t b) const { return (words_[b / 64] >> (b % 64)) & 1u; }
   void set(std::uint32_t b) { words_[b / 64] |= std::uint64_t{1} << (b % 64); }
   std::uint32_t size() const { return n_; }
+  std::uint64_t count() const {
+    std::uint64_t c = 0;
+    for (auto w : words_) c += static_cast<std::uint64_t>(std::popcount(w));
+    return c;
+  }
   /// Any bit of [lo, hi) set (lo < hi <= size()).
   bool any_in(std::uint32_t lo, std::uint32_t hi) const {
     std::size_t wl = lo / 64, wh = (hi - 1) / 64;
@@ -233,11 +241,15 @@ void check_arena_metadata(const BlockDevice& dev, const BttInfo& info, BttFlavor
 
   // ---- map stream: state counts, range, first-pass references ------------------------------
   BlockBitmap seen(info.internal_nlba);
+  // Every block referenced more than once (the true count), and the first max_listed of them
+  // with their extra references (the ones listed and planned for repair).
+  BlockBitmap dup_bits(info.internal_nlba);
   std::map<std::uint32_t, std::uint32_t> dup_count;  // block -> extra references
   std::vector<std::uint32_t> oor;                    // premaps out of range (capped)
   std::uint64_t done = 0;
   auto reference = [&](std::uint32_t b) {
     if (seen.test(b)) {
+      dup_bits.set(b);
       if (dup_count.size() < opts.max_listed || dup_count.count(b)) ++dup_count[b];
       else ar.fixes_complete = false;
     } else {
@@ -358,14 +370,15 @@ void check_arena_metadata(const BlockDevice& dev, const BttInfo& info, BttFlavor
         std::uint32_t b = BttMapEntry{raw[i]}.effective_postmap(p);
         if (have_overrides)
           if (auto it = override_block.find(p); it != override_block.end()) b = it->second;
-        if (b < info.internal_nlba && dup_count.count(b)) dup_map_claimants[b].push_back(p);
+        if (b < info.internal_nlba && dup_bits.test(b) && dup_count.count(b))
+          dup_map_claimants[b].push_back(p);
       }
     });
     for (std::uint32_t l = 0; l < nfree; ++l)
       if (lanes[l].free_block && dup_count.count(*lanes[l].free_block))
         dup_lane_claimants[*lanes[l].free_block].push_back(l);
   }
-  ar.duplicate_blocks = dup_count.size();
+  ar.duplicate_blocks = dup_bits.count();
 
   // ---- leaks ---------------------------------------------------------------------------
   std::vector<std::uint32_t> leaked;
@@ -375,54 +388,31 @@ void check_arena_metadata(const BlockDevice& dev, const BttInfo& info, BttFlavor
     return true;
   });
 
-  // ---- fixes: hand leaked blocks to lanes without one, then to map entries that must move ---
+  // ---- fixes: hand leaked blocks to lanes first, then to map entries that must move -------
+  // Lanes first: a lane without a usable free block makes the kernel's btt_freelist_init
+  // refuse the whole arena, a map entry left alone costs only its own LBA.
   std::size_t next_leak = 0;
   auto take_leak = [&]() -> std::optional<std::uint32_t> {
     if (next_leak < leaked.size()) return leaked[next_leak++];
     return std::nullopt;
   };
-  // Map entries first (each needs a block to stay writable), lanes after: a lane without a
-  // free block only slows writes (the kernel refuses the arena's writes on that lane).
-  std::vector<std::uint64_t> affected;
-  for (const auto& [b, premaps] : dup_map_claimants) {
-    std::vector<std::string> who;
-    for (auto p : premaps) who.push_back(fmt::format("lba {}", ar.first_lba + p));
-    for (auto l : dup_lane_claimants[b]) who.push_back(fmt::format("lane {} free block", l));
-    add(Problem::BTT_BLOCK_DUPLICATE, where,
-        fmt::format("block {} referenced {} times: {}", b, who.size(), fmt::join(who, ", ")),
-        ar.offset + info.dataoff + std::uint64_t{b} * info.internal_lbasize);
-    const std::size_t lanes_sharing = dup_lane_claimants[b].size();
-    for (std::size_t i = 0; i < premaps.size(); ++i) {
-      const std::uint32_t p = premaps[i];
-      affected.push_back(ar.first_lba + p);
-      // The first map claimant keeps the block unless a lane's free list has it too.
-      std::optional<std::uint32_t> nb;
-      if (i == 0 && lanes_sharing == 0) nb = b;
-      else nb = take_leak();
+  // Who keeps each shared block: a lane if one has it as its free block (the first such lane;
+  // any further lane gets an unowned block), else the first map claimant, E-flagged like the
+  // others since which claimant wrote the block last is unknown.
+  for (const auto& [b, lanes_b] : dup_lane_claimants) {
+    for (std::size_t i = 1; i < lanes_b.size(); ++i) {
+      const std::uint32_t l = lanes_b[i];
+      auto nb = take_leak();
       if (!nb) {
         ar.fixes_complete = false;
-        nb = b;
+        continue;
       }
-      ar.map_fixes.push_back({p, BttMapEntry::error(*nb).raw, Problem::BTT_BLOCK_DUPLICATE,
-                              fmt::format("lba {} shares block {}: flag it as a media error",
-                                          ar.first_lba + p, b)});
+      ar.lane_fixes.push_back({l, free_block_entry(l, *nb, info, flavor),
+                               Problem::BTT_BLOCK_DUPLICATE,
+                               fmt::format("lane {} shares free block {} with lane {}: give it "
+                                           "unowned block {}",
+                                           l, b, lanes_b[0], *nb)});
     }
-  }
-  for (std::uint32_t p : oor) {
-    affected.push_back(ar.first_lba + p);
-    const auto e = map.entry(p);
-    add(Problem::BTT_MAP_OUT_OF_RANGE, fmt::format("{} lba {}", where, ar.first_lba + p),
-        fmt::format("map entry {} -> block {} >= internal_nlba {}", e ? hex(e->raw) : "?",
-                    e ? e->postmap() : 0, info.internal_nlba),
-        map_abs + std::uint64_t{p} * 4);
-    auto nb = take_leak();
-    if (!nb) {
-      ar.fixes_complete = false;
-      continue;
-    }
-    ar.map_fixes.push_back({p, BttMapEntry::error(*nb).raw, Problem::BTT_MAP_OUT_OF_RANGE,
-                            fmt::format("lba {}: flag as a media error (block {} is unowned)",
-                                        ar.first_lba + p, *nb)});
   }
   for (std::uint32_t l : lanes_needing_block) {
     auto nb = take_leak();
@@ -433,6 +423,79 @@ void check_arena_metadata(const BlockDevice& dev, const BttInfo& info, BttFlavor
     ar.lane_fixes.push_back({l, free_block_entry(l, *nb, info, flavor), Problem::BTT_BLOCK_LEAKED,
                              fmt::format("give the lane unowned block {} as its free block", *nb)});
   }
+  std::vector<std::uint64_t> affected;
+  std::size_t dup_findings = 0;
+  for (const auto& [b, extra] : dup_count) {
+    (void)extra;
+    const auto mit = dup_map_claimants.find(b);
+    const auto lit = dup_lane_claimants.find(b);
+    const std::vector<std::uint32_t> none;
+    const auto& premaps = mit != dup_map_claimants.end() ? mit->second : none;
+    const auto& lanes_b = lit != dup_lane_claimants.end() ? lit->second : none;
+    if (dup_findings++ < kFindingsPerCode) {
+      std::vector<std::string> who;
+      for (auto p : premaps) who.push_back(fmt::format("lba {}", ar.first_lba + p));
+      for (auto l : lanes_b) who.push_back(fmt::format("lane {} free block", l));
+      add(Problem::BTT_BLOCK_DUPLICATE, where,
+          fmt::format("block {} referenced {} times: {}", b, who.size(), fmt::join(who, ", ")),
+          ar.offset + info.dataoff + std::uint64_t{b} * info.internal_lbasize);
+    }
+    for (std::size_t i = 0; i < premaps.size(); ++i) {
+      const std::uint32_t p = premaps[i];
+      affected.push_back(ar.first_lba + p);
+      std::optional<std::uint32_t> nb;
+      if (i == 0 && lanes_b.empty()) nb = b;
+      else nb = take_leak();
+      if (!nb) {
+        ar.fixes_complete = false;
+        nb = b;
+      }
+      ar.map_fixes.push_back({p, BttMapEntry::error(*nb).raw, Problem::BTT_BLOCK_DUPLICATE,
+                              fmt::format("lba {} shares block {}: flag it as a media error",
+                                          ar.first_lba + p, b)});
+    }
+  }
+  const std::uint64_t dup_listed = dup_count.size();
+  if (ar.duplicate_blocks > std::min<std::uint64_t>(dup_listed, kFindingsPerCode))
+    add(Problem::BTT_BLOCK_DUPLICATE, where,
+        fmt::format("{} block(s) referenced more than once in all; {} listed (each in the repair "
+                    "plan){}",
+                    ar.duplicate_blocks, dup_listed,
+                    ar.duplicate_blocks > dup_listed
+                        ? fmt::format("; list truncated at {}: --repair fixes the listed ones, "
+                                      "run it again for the rest",
+                                      opts.max_listed)
+                        : ""),
+        std::nullopt);
+  std::size_t oor_findings = 0;
+  for (std::uint32_t p : oor) {
+    affected.push_back(ar.first_lba + p);
+    if (oor_findings++ < kFindingsPerCode) {
+      const auto e = map.entry(p);
+      add(Problem::BTT_MAP_OUT_OF_RANGE, fmt::format("{} lba {}", where, ar.first_lba + p),
+          fmt::format("map entry {} -> block {} >= internal_nlba {}", e ? hex(e->raw) : "?",
+                      e ? e->postmap() : 0, info.internal_nlba),
+          map_abs + std::uint64_t{p} * 4);
+    }
+    auto nb = take_leak();
+    if (!nb) {
+      ar.fixes_complete = false;
+      continue;
+    }
+    ar.map_fixes.push_back({p, BttMapEntry::error(*nb).raw, Problem::BTT_MAP_OUT_OF_RANGE,
+                            fmt::format("lba {}: flag as a media error (block {} is unowned)",
+                                        ar.first_lba + p, *nb)});
+  }
+  if (ar.map.out_of_range > std::min<std::uint64_t>(oor.size(), kFindingsPerCode))
+    add(Problem::BTT_MAP_OUT_OF_RANGE, where,
+        fmt::format("{} map entries out of range in all; {} listed (each in the repair plan){}",
+                    ar.map.out_of_range, oor.size(),
+                    ar.map.out_of_range > oor.size()
+                        ? fmt::format("; list truncated at {}: --repair fixes the listed ones, "
+                                      "run it again for the rest",
+                                      opts.max_listed)
+                        : ""),
+        map_abs);
   if (ar.leaked_blocks > 0) {
     std::vector<std::uint64_t> lv(leaked.begin(), leaked.end());
     add(Problem::BTT_BLOCK_LEAKED, where,

@@ -3,6 +3,7 @@
 #include "ndtk/check/check.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include <fmt/format.h>
 
@@ -71,8 +72,14 @@ bool matches_filter(const Namespace& ns, const std::string& f) {
 
 Result<CheckReport> check_image(DevicePtr image, const CheckOptions& opts) {
   if (!image) return fail(Errc::kInvalidArgument, "check: no image");
+  using Clock = std::chrono::steady_clock;
+  const auto since = [](Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  const auto t_start = Clock::now();
   NDTK_TRY(d, discover(image, opts.location));
   CheckReport rep;
+  rep.discovery_seconds = since(t_start);
   rep.image = image->name();
   rep.image_size = image->size();
   rep.kind = d.kind;
@@ -88,6 +95,7 @@ Result<CheckReport> check_image(DevicePtr image, const CheckOptions& opts) {
   for (const Namespace& ns : d.namespaces) {
     if (!matches_filter(ns, opts.namespace_filter)) continue;
     any_selected = true;
+    const auto t_ns = Clock::now();
     NamespaceReport nr;
     nr.ns = ns;
     const bool bytes_here = rep.kind != ImageKind::LabelAreaOnly &&
@@ -121,16 +129,33 @@ Result<CheckReport> check_image(DevicePtr image, const CheckOptions& opts) {
       const check_detail::BttSearch s{*image, ns, flavor, parent, candidates, hints, opts};
       if (opts.progress) opts.progress({fmt::format("namespace {}", ns.index), 0, 0});
       nr.btt = check_detail::check_btt(s);
+      if (d.pool && nr.btt && !nr.btt->arenas.empty() && !nr.btt->arenas.front().primary_valid &&
+          !nr.btt->arenas.front().backup_valid) {
+        // The pool header's poolset_uuid may be the damaged side: intact, identical info
+        // blocks naming another parent are believed (pmempool check_pool_hdr.c
+        // pool_hdr_poolset_uuid takes it from the BTT too) and the header is reported,
+        // never the info blocks rebuilt over.
+        const check_detail::BttSearch any{*image, ns, flavor, std::nullopt, candidates, hints, opts};
+        auto alt = check_detail::check_btt(any);
+        if (alt && !alt->arenas.empty() && alt->arenas.front().primary_valid &&
+            alt->arenas.front().backup_identical)
+          nr.btt = std::move(alt);
+      }
+      if (d.pool && nr.btt && !nr.btt->arenas.empty() && nr.btt->arenas.front().info)
+        for (auto& f : d.pool->cross_check_btt(nr.btt->external_lbasize, nr.btt->parent_uuid))
+          nr.findings.push_back(std::move(f));
       if (!nr.btt && !d.pool) nr.pfn = check_detail::check_pfn(*image, ns);
       if (nr.pfn)
         for (const auto& f : nr.pfn->validation.findings) nr.findings.push_back(f);
     }
     nr.personality = personality_of(nr);
+    nr.check_seconds = since(t_ns);
     rep.namespaces.push_back(std::move(nr));
   }
   if (!opts.namespace_filter.empty() && !any_selected)
     return fail(Errc::kNotFound, fmt::format("{}: no namespace matches '{}'", image->name(),
                                              opts.namespace_filter));
+  rep.total_seconds = since(t_start);
   return rep;
 }
 

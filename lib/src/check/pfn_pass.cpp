@@ -54,7 +54,13 @@ std::optional<PfnReport> check_pfn(const BlockDevice& dev, const Namespace& ns) 
   auto bytes = dev.read_vec(off, kPfnInfoSize);
   if (!bytes) return std::nullopt;
   auto info = PfnInfo::decode(*bytes);
-  if (!info || info->kind() == PfnKind::Unknown) return std::nullopt;
+  if (!info) return std::nullopt;
+  // No signature is "no pfn/dax here" unless the label's claim class says there must be one:
+  // then the block at 4096 is a damaged pfn/dax block (nd_pfn_validate fails -ENODEV) and
+  // PFN_BAD_SIGNATURE says where, next to discovery's NS_PERSONALITY_MISSING.
+  if (info->kind() == PfnKind::Unknown && ns.claim != ClaimClass::Pfn &&
+      ns.claim != ClaimClass::Dax)
+    return std::nullopt;
   PfnReport r;
   r.offset = off;
   r.info = *info;

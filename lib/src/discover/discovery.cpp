@@ -50,6 +50,25 @@ std::optional<BttInfo> read_info(const BlockDevice& dev, std::uint64_t off) {
   return *info;
 }
 
+// A pmemblk pool whose header lost its signature or was zeroed: arena 0's intact BTT 1.1 info
+// block at the pool's data-area offset, with the descriptor's bsize and (unless the header is
+// zero) the header's poolset_uuid agreeing with it. libpmempool recognises such a pool the same
+// way (check_pool_hdr.c pool_hdr_possible_type: pool_blk_get_first_valid_arena).
+bool pmemblk_behind_damaged_header(const BlockDevice& image) {
+  const std::uint64_t btt = pmemblk_btt_offset();
+  auto info = read_info(image, btt);
+  if (!info || !info->signature_ok() || !info->checksum_ok() ||
+      info->version() != BttVersion::V1_1)
+    return false;
+  auto hdr_bytes = image.read_vec(0, kPoolHdrSize);
+  auto desc_bytes = image.read_vec(pmemblk_desc_offset(), sizeof(PmemBlkDescRaw));
+  if (!hdr_bytes || !desc_bytes) return false;
+  auto hdr = PoolHeader::decode(*hdr_bytes);
+  auto desc = PmemBlkDesc::decode(*desc_bytes);
+  return hdr && desc && desc->bsize == info->external_lbasize &&
+         (hdr->is_zero() || hdr->poolset_uuid == info->parent_uuid);
+}
+
 // The kernel's arena-0 offset for a version (nd_btt_version): 2.0 at 0, 1.1 at 4096.
 std::uint64_t kernel_btt_offset(BttVersion v) { return v == BttVersion::V2_0 ? 0 : 4096; }
 
@@ -71,9 +90,15 @@ bool probe_btt(const BlockDevice& image, Namespace& ns, BttVersion version, std:
   for (std::uint64_t k = 0;; ++k) {
     s.arenas += 1;
     s.external_nlba += cur.external_nlba;
-    if (cur.nextoff == 0) break;
+    if (cur.nextoff == 0) {
+      // The kernel sizes the last arena by its own info2off (parse_arena_meta).
+      const auto info2 = checked_add(off, cur.info2off);
+      s.described_end = info2 ? checked_add(*info2, kInfoSize).value_or(0) : 0;
+      break;
+    }
     auto next = checked_add(off, cur.nextoff);
     if (!next || k + 1 >= max_arenas || !range_fits(*next, kInfoSize, ns.size)) {
+      if (next) s.described_end = checked_add(*next, kInfoSize).value_or(0);
       s.complete = false;
       s.problem = fmt::format("arena {} nextoff {:#x} points outside the namespace", k, cur.nextoff);
       break;
@@ -203,6 +228,23 @@ void note_personality(Discovery& d, const Namespace& ns) {
     d.findings.push_back({Problem::NS_BTT_INCOMPLETE, where, ns.btt->problem, ns.offset});
   if (ns.size < kMinPersonalitySize && ns.size > 0 && ns.claim != ClaimClass::None)
     d.findings.push_back({Problem::NS_TOO_SMALL, where, fmt::format("{} bytes", ns.size), ns.offset});
+}
+
+// A label-less DIMM's or a pool's namespace ends where the file ends; a valid arena-0 info block
+// describing arenas past that end means the file lost its tail: the kernel's reads of the
+// missing map/log/info2 fail (nsio_rw_bytes range check), PMDK's likewise. (A labelled
+// namespace's extent comes from its label instead: NS_OUTSIDE_IMAGE.)
+void note_truncation(Discovery& d, const Namespace& ns) {
+  if (!ns.btt || ns.btt->described_end <= ns.size) return;
+  const std::uint64_t end = ns.btt->described_end;
+  d.findings.push_back(
+      {Problem::IMAGE_TRUNCATED,
+       ns.uuid.is_zero() ? fmt::format("namespace {}", ns.index)
+                         : fmt::format("namespace {}", ns.uuid.to_string()),
+       fmt::format("the BTT's info blocks describe {} bytes from namespace offset {:#x}; the "
+                   "image holds {} ({} bytes missing)",
+                   end, ns.offset, ns.size, end - ns.size),
+       ns.offset});
 }
 
 }  // namespace
@@ -352,8 +394,11 @@ Result<Discovery> discover(DevicePtr image, const DiscoverOptions& opts) {
   // 2. A PMDK pmemblk pool.
   if (size >= 8) {
     NDTK_TRY(sig, image->read_vec(0, 8));
-    if (std::equal(sig.begin(), sig.end(), kPmemBlkSignature.begin())) {
-      auto pool = read_pmemblk_pool(*image);
+    const bool pool_sig = std::equal(sig.begin(), sig.end(), kPmemBlkSignature.begin());
+    if (pool_sig || pmemblk_behind_damaged_header(*image)) {
+      PmemBlkReadOptions ro;
+      ro.damaged_header_ok = !pool_sig;
+      auto pool = read_pmemblk_pool(*image, ro);
       if (!pool) return Unexpected{std::move(pool).error().prefix(image->name())};
       d.kind = ImageKind::PmemBlkPool;
       d.pmem_size = size;
@@ -375,7 +420,10 @@ Result<Discovery> discover(DevicePtr image, const DiscoverOptions& opts) {
       }
       d.pool = std::move(*pool);
       d.namespaces.push_back(std::move(ns));
-      for (auto& n : d.namespaces) note_personality(d, n);
+      for (auto& n : d.namespaces) {
+        note_truncation(d, n);
+        note_personality(d, n);
+      }
       return d;
     }
   }
@@ -436,7 +484,10 @@ Result<Discovery> discover(DevicePtr image, const DiscoverOptions& opts) {
   ns.size = size;
   probe_personality(*image, ns);
   d.namespaces.push_back(std::move(ns));
-  for (auto& n : d.namespaces) note_personality(d, n);
+  for (auto& n : d.namespaces) {
+    note_truncation(d, n);
+    note_personality(d, n);
+  }
   return d;
 }
 

@@ -222,26 +222,33 @@ void decode_slot(LabelSlot& ls, Bytes bytes, std::uint32_t label_size, bool cxl,
     reason = fmt::format("checksum stored {}, computed {}", hex(stored), hex(computed));
 }
 
-// Everything of two labels except flags, slot and checksum: what an UPDATING copy shares with
-// the final label.
+// Everything of two labels except the UPDATING flag, slot and checksum: what an UPDATING copy
+// shares with the final label. The kernel writes each label twice with flags exactly
+// NSLABEL_FLAG_UPDATING, then 0 (nd_pmem_namespace_label_update -> __pmem_label_update,
+// drivers/nvdimm/label.c), so the copies differ in that bit alone; any other flag difference
+// is damage, and rewriting the checksum would seal it into the label.
 bool same_content(const LabelRecord& a, const LabelRecord& b) {
+  constexpr std::uint32_t kKeep = ~kLabelFlagUpdating;
   if (a.index() != b.index()) return false;
   if (const auto* x = std::get_if<NamespaceLabel>(&a)) {
     NamespaceLabel p = *x, q = std::get<NamespaceLabel>(b);
-    p.flags = q.flags = 0;
+    p.flags &= kKeep;
+    q.flags &= kKeep;
     p.slot = q.slot = 0;
     p.checksum = q.checksum = 0;
     return p == q;
   }
   if (const auto* x = std::get_if<CxlNamespaceLabel>(&a)) {
     CxlNamespaceLabel p = *x, q = std::get<CxlNamespaceLabel>(b);
-    p.flags = q.flags = 0;
+    p.flags &= kKeep;
+    q.flags &= kKeep;
     p.slot = q.slot = 0;
     p.checksum = q.checksum = 0;
     return p == q;
   }
   CxlRegionLabel p = std::get<CxlRegionLabel>(a), q = std::get<CxlRegionLabel>(b);
-  p.flags = q.flags = 0;
+  p.flags &= kKeep;
+  q.flags &= kKeep;
   p.slot = q.slot = 0;
   p.checksum = q.checksum = 0;
   return p == q;

@@ -49,10 +49,15 @@ WellKnownGuid make_guid(const char* name, const char* text) {
 }
 
 
-bool is_kernel_lbasize(std::uint64_t v) {
-  // 0 = default 512 for pmem; the rest are the BTT sector sizes the kernel supports.
-  static constexpr std::uint64_t kOk[] = {0, 512, 520, 528, 4096, 4104, 4160, 4224};
-  return std::find(std::begin(kOk), std::end(kOk), v) != std::end(kOk);
+bool is_kernel_lbasize(std::uint64_t v, bool local) {
+  // A pmem label's lbasize is the raw namespace's sector size: the kernel's pmem_sector_size()
+  // (drivers/nvdimm/namespace_devs.c) takes 0/512 (default) or 4096 and WARNs on anything else;
+  // a BTT's own sector size lives in its info block, not here (ndctl leaves 0 for 520 etc.).
+  // BLK (LOCAL) labels carried the blk_lbasize_supported[] sizes of older kernels.
+  static constexpr std::uint64_t kPmem[] = {0, 512, 4096};
+  static constexpr std::uint64_t kBlk[] = {0, 512, 520, 528, 4096, 4104, 4160, 4224};
+  if (local) return std::find(std::begin(kBlk), std::end(kBlk), v) != std::end(kBlk);
+  return std::find(std::begin(kPmem), std::end(kPmem), v) != std::end(kPmem);
 }
 
 }  // namespace
@@ -328,7 +333,7 @@ Findings NamespaceLabel::validate(std::uint32_t slot_number,
   if (!(flags & kLabelFlagLocal) && (nlabel == 0 || position >= nlabel))
     add(Problem::LABEL_NLABEL_POSITION, offsetof(R11, nlabel),
         fmt::format("nlabel {}, position {}", nlabel, position));
-  if (!is_kernel_lbasize(lbasize))
+  if (!is_kernel_lbasize(lbasize, (flags & kLabelFlagLocal) != 0))
     add(Problem::LABEL_BAD_LBASIZE, offsetof(R11, lbasize), fmt::format("lbasize {}", lbasize));
   if (rawsize == 0) add(Problem::LABEL_ZERO_RAWSIZE, offsetof(R11, rawsize), "rawsize 0");
   if (!dpa_end())

@@ -211,6 +211,20 @@ PfnKind PfnInfo::kind() const {
 
 bool PfnInfo::padding_zero() const { return all_zero(padding); }
 
+PfnInfo PfnInfo::with_padding_cleared() const {
+  PfnInfo p = *this;
+  p.padding.fill(0);
+  // The same minor-version cut-offs as hygiene(): nd_pfn_validate overwrites these fields
+  // with its defaults for older blocks, so their stored bytes never reach the kernel.
+  if (p.version_minor < 1) p.start_pad = p.end_trunc = 0;
+  if (p.version_minor < 2) p.align = 0;
+  if (p.version_minor < 4) {
+    p.page_size = 0;
+    p.page_struct_size = 0;
+  }
+  return p.with_checksum();
+}
+
 PfnEffective PfnInfo::effective(std::uint32_t running_page_size) const {
   PfnEffective e;
   if (version_minor >= 1) {

@@ -240,6 +240,13 @@ PoolHeader PoolHeader::with_checksum() const {
   return h;
 }
 
+PoolHeader PoolHeader::with_unused_cleared() const {
+  PoolHeader h = *this;
+  h.unused.fill(0);
+  h.unused2.fill(0);
+  return h;
+}
+
 std::uint64_t PoolHeader::computed_sds_checksum() const {
   const ByteVec b = serialize();
   return fletcher64_skip(Bytes(b).subspan(kSdsOff, kSdsSize), HDR_OFF(sds_checksum) - kSdsOff);
@@ -434,12 +441,12 @@ Result<PmemBlkPool> read_pmemblk_pool(const BlockDevice& dev, const PmemBlkReadO
 
   NDTK_TRY(hdr_bytes, dev.read_vec(0, kPoolHdrSize));
   NDTK_TRY(header, PoolHeader::decode(hdr_bytes));
-  if (header.is_zero()) {
+  if (header.is_zero() && !opt.damaged_header_ok) {
     Error e = make_error(Errc::kNotPresent, "the pool header is all zero (no PMDK pool)");
     e.structure = "pool header";
     return fail(std::move(e.prefix(dev.name())));
   }
-  if (header.signature != kPmemBlkSignature) {
+  if (header.signature != kPmemBlkSignature && !opt.damaged_header_ok) {
     Error e = field_error(Errc::kBadSignature, "pool header", "signature", HDR_OFF(signature),
                           quoted_printable(kPmemBlkSignature), quoted_printable(header.signature));
     return fail(std::move(e.prefix(dev.name())));

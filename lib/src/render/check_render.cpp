@@ -215,9 +215,13 @@ nlohmann::json check_to_json(const CheckReport& r) {
       bj["arenas"] = arenas;
       nj["btt"] = bj;
     }
+    nj["check_seconds"] = n.check_seconds;
     nss.push_back(nj);
   }
   j["namespaces"] = nss;
+  // Wall times (not part of any verdict): what the map stream costs, for benchmarks and users
+  // sizing a check window.
+  j["timing"] = {{"discovery_seconds", r.discovery_seconds}, {"total_seconds", r.total_seconds}};
   json all = json::array();
   for (const Finding* f : r.all_findings()) all.push_back(finding_to_json(*f));
   j["findings"] = all;

@@ -125,6 +125,8 @@ struct NamespaceReport {
   std::optional<BttReport> btt;
   std::optional<PfnReport> pfn;
   Findings findings;         // namespace-level findings (discovery's, pool's)
+  /// Wall time of this namespace's passes (BTT info, log, map and references; or pfn).
+  double check_seconds = 0;
 };
 
 struct FindingCounts {
@@ -143,6 +145,9 @@ struct CheckReport {
   std::optional<PmemBlkPool> pool;
   std::vector<NamespaceReport> namespaces;
   Findings findings;  // image-level: label area, pool header, discovery
+  /// Wall time of discovery (label area, pool header) and of the whole check_image().
+  double discovery_seconds = 0;
+  double total_seconds = 0;
 
   /// Every finding, image-level first, then per namespace and arena, in pass order.
   std::vector<const Finding*> all_findings() const;

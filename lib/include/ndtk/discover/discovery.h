@@ -43,6 +43,10 @@ struct BttSummary {
   std::uint64_t external_nlba = 0;  // summed over those arenas
   bool complete = true;  // false: a later arena's info block is invalid (kernel refuses)
   std::string problem;   // why not complete
+  /// Namespace-relative end of the BTT as its valid info blocks describe it: the last
+  /// reachable arena's info2off + 4096, or the end of the next info block a nextoff points at
+  /// outside the namespace (0 when that arithmetic overflows).
+  std::uint64_t described_end = 0;
   std::uint32_t sector_size() const { return info.external_lbasize >= 4096 ? 4096 : 512; }
 };
 

@@ -130,6 +130,9 @@ struct PfnInfo {
   /// A copy whose checksum field holds the computed Fletcher64.
   PfnInfo with_checksum() const;
   bool checksum_ok() const { return computed_checksum() == checksum; }
+  /// A copy with every byte the kernel ignores zeroed (the padding, and fields newer than the
+  /// block's minor version: nd_pfn_validate replaces those with defaults) and a fresh checksum.
+  PfnInfo with_padding_cleared() const;
 
   /// Pfn or Dax from the signature; Unknown if it is neither.
   PfnKind kind() const;

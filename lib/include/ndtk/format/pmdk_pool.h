@@ -194,6 +194,9 @@ struct PoolHeader {
   std::uint64_t computed_checksum() const;
   PoolHeader with_checksum() const;
   bool checksum_ok() const { return computed_checksum() == checksum; }
+  /// A copy with `unused` and `unused2` zeroed (pmempool check -r's "fill it up",
+  /// check_pool_hdr.c Q_ZERO_UNUSED_AREA); the checksum is left as stored.
+  PoolHeader with_unused_cleared() const;
   /// Fletcher64 of the 64-byte shutdown state with its own checksum field as zero.
   std::uint64_t computed_sds_checksum() const;
   /// The shutdown-state record, re-checksummed (for tools that reset it).
@@ -244,6 +247,9 @@ struct PmemBlkReadOptions {
   std::uint64_t pmem_pagesize = 4096;
   bool single_file = true;
   std::optional<std::uint64_t> file_mtime;
+  /// The caller knows from the BTT behind it that this is a pmemblk pool: read an all-zero or
+  /// wrongly signed header too and report it (POOL_EMPTY_HEADER / POOL_BAD_SIGNATURE).
+  bool damaged_header_ok = false;
 };
 
 /// A pmemblk pool as found in a file: its header, descriptor and where the BTT lives.
@@ -267,8 +273,8 @@ struct PmemBlkPool {
 
 /// Read the header and descriptor of a pmemblk pool on `dev`. Fails only when the device is
 /// too short to hold the frame (kTruncated), the header cannot be read (kIo...), or the
-/// signature is not PMEMBLK (kBadSignature; all-zero header: kNotPresent). Everything else,
-/// including a bad checksum, is reported in `findings`.
+/// signature is not PMEMBLK (kBadSignature; all-zero header: kNotPresent) unless
+/// `damaged_header_ok`. Everything else, including a bad checksum, is reported in `findings`.
 Result<PmemBlkPool> read_pmemblk_pool(const BlockDevice& dev, const PmemBlkReadOptions& opt = {});
 
 }  // namespace ndtk

@@ -36,6 +36,10 @@ void plan_restore_primary(const ArenaReport& arena, WritePlan& out);
 /// RewriteLog: rewrite damaged lanes as {slot 0 = corroborated entry, seq 1; rest zero}, and
 /// give lanes that lost their free block an unowned block.
 void plan_rewrite_log(const ArenaReport& arena, WritePlan& out);
+/// ClearPadding (backup half): the backup info block with its reserved bytes zeroed and
+/// re-sealed, unless plan_restore_backup already writes that block there. The primary half is
+/// plan_restore_primary's (primary blocks last).
+void plan_clear_padding_backup(const ArenaReport& arena, WritePlan& out);
 /// CompleteMapUpdate and FlagMapError: the map entries the check computed.
 void plan_map_fixes(const ArenaReport& arena, WritePlan& out);
 /// RebuildIndexFromOther: rebuild the invalid label index block from the current one.
@@ -45,6 +49,16 @@ void plan_rebuild_index(const LabelArea& area, WritePlan& out);
 /// reproduces every layout field.
 void plan_label_checksums(const LabelArea& area, WritePlan& out);
 void plan_pfn_checksum(const PfnReport& pfn, WritePlan& out);
+/// ClearPadding: the pfn/dax block rewritten with the bytes the kernel ignores zeroed and a
+/// fresh checksum, when its checksum holds or is corroborated.
+void plan_pfn_padding(const PfnReport& pfn, WritePlan& out);
+/// A pmemblk pool header whose checksum alone is wrong: every other header finding absent,
+/// features as libpmemblk writes them, and arena 0's intact info blocks (PMDK's exact
+/// parent_uuid rule) corroborate poolset_uuid and bsize.
+bool pool_checksum_corroborated(const CheckReport& report);
+/// RewriteChecksum (POOL_BAD_CHECKSUM, when corroborated) and ClearPadding
+/// (POOL_UNUSED_NONZERO): the pool header rewritten with unused/unused2 zeroed and re-sealed.
+void plan_pool_header(const CheckReport& report, WritePlan& out);
 
 /// Every repair the report calls for, ordered safely: label area, then per arena the backup
 /// info block, map entries, log lanes, and the primary info blocks last (arena 0 at the very
