@@ -112,6 +112,13 @@ def d_primary_infosize(path, rep, ns):
     set_field(path, arena(rep, ns)["offset"], INFOSIZE, "<I", 512)
 
 
+def d_both_wrong_differently(path, rep, ns):
+    """Both copies intact but each with its own wrong field: neither is the writer's, so the
+    backup is not overwritten with the primary (that would trade one wrong block for another)."""
+    set_field(path, arena(rep, ns)["offset"], INFOSIZE, "<I", 512)
+    set_field(path, arena(rep, ns)["backup_offset"], NEXTOFF, "<Q", 512 << 30)
+
+
 def d_primary_dataoff(path, rep, ns):
     set_field(path, arena(rep, ns)["offset"], DATAOFF, "<Q", 8192)
 
@@ -277,6 +284,7 @@ MATRIX = [
     Case(IMG_A, 0, d_backup_uuid, "BTT_INFO2_MISMATCH"),
     Case(IMG_F, 0, d_backup_uuid, "BTT_INFO2_MISMATCH"),
     Case(POOL, 0, d_backup_nextoff, "BTT_INFO2_MISMATCH"),
+    Case(IMG_A, 0, d_both_wrong_differently, "BTT_INFO2_MISMATCH", "report"),
     Case(IMG_A, 0, d_both_zeroed, "BTT_INFO_BOTH_BAD"),
     multi(m_arena1_both, "BTT_INFO_BOTH_BAD"),
     Case(IMG_A, 0, d_primary_parent, "BTT_INFO_PARENT_UUID"),

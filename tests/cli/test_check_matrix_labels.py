@@ -435,3 +435,16 @@ def test_interleave_codes_through_label_dump(copy_of):
     active_field(dimms[1], rep, 0, NAME, b"other")
     rc, found = dump()
     assert rc == 1 and "LABEL_SET_MISMATCH" in found, found
+
+
+def test_duplicate_uuid_is_not_called_interleaved(copy_of):
+    """Two active labels with one uuid and nlabel 1 on one DIMM are a duplicate, not an
+    interleave set: LABEL_DUPLICATE_UUID, no NS_INTERLEAVED note, and the namespace's bytes are
+    not probed (which extent is the namespace cannot be known)."""
+    img = copy_of(IMG_A)
+    _, rep = run_json(img, check_rc=CLEAN)
+    d_stale_copy_in_use(img, rep, 0)
+    _, rep = run_json("-v", img, check_rc=UNCORRECTED)
+    found = {f["code"] for f in rep["findings"]}
+    assert "LABEL_DUPLICATE_UUID" in found and "NS_INTERLEAVED" not in found, found
+    assert all("btt" not in n for n in rep["namespaces"])

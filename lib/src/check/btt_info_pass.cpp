@@ -342,9 +342,14 @@ BttReport walk(const BttSearch& s, std::uint64_t rel0, BttVersion version, bool&
           if (!std::equal(pb.begin() + fd.offset, pb.begin() + fd.offset + fd.size,
                           bb.begin() + fd.offset))
             fields.push_back(std::string(fd.name));
+        ar.backup_restore_unsafe = any_insane(ps) && any_insane(bs);
         ar.findings.push_back({Problem::BTT_INFO2_MISMATCH, where + " info2",
-                               fmt::format("valid but differs from the primary in {}",
-                                           fmt::join(fields, ", ")),
+                               fmt::format("valid but differs from the primary in {}{}",
+                                           fmt::join(fields, ", "),
+                                           ar.backup_restore_unsafe
+                                               ? "; neither copy is the writer's layout: not "
+                                                 "restored"
+                                               : ""),
                                ar.backup_offset});
         sem = std::move(ps);
         usable = pu;

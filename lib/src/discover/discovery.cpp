@@ -194,10 +194,14 @@ void add_label_namespaces(Discovery& d, const std::vector<LabelNamespace>& src, 
     }
     const std::string where = fmt::format("{}namespace {}", stale ? "stale " : "", ln->uuid.to_string());
     if (ln->nlabel > 1 || ln->extents.size() > 1) {
-      d.findings.push_back({Problem::NS_INTERLEAVED, where,
-                            fmt::format("nlabel {}, {} extent(s) on this DIMM", ln->nlabel,
-                                        ln->extents.size()),
-                            std::nullopt});
+      // Several extents of an nlabel-1 namespace on one DIMM are a duplicated uuid (the label
+      // pass reports LABEL_DUPLICATE_UUID); either way which bytes are the namespace's is not
+      // knowable here, so nothing is probed.
+      if (ln->nlabel > 1)
+        d.findings.push_back({Problem::NS_INTERLEAVED, where,
+                              fmt::format("nlabel {}, {} extent(s) on this DIMM", ln->nlabel,
+                                          ln->extents.size()),
+                              std::nullopt});
       ns.size = ln->extents.empty() ? 0 : ln->extents.front().rawsize;
       ns.mode = claimed_mode(ns.claim);
       out.push_back(std::move(ns));

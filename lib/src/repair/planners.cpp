@@ -42,7 +42,8 @@ std::optional<BttInfo> padding_cleared(const ArenaReport& a) {
 // plan_restore_backup writes the (cleared) primary over the backup.
 bool restores_backup(const ArenaReport& a) {
   return a.source == InfoSource::Primary && a.info && a.layout_usable &&
-         (has(a.findings, Problem::BTT_INFO2_BAD) || has(a.findings, Problem::BTT_INFO2_MISMATCH));
+         (has(a.findings, Problem::BTT_INFO2_BAD) ||
+          (has(a.findings, Problem::BTT_INFO2_MISMATCH) && !a.backup_restore_unsafe));
 }
 
 // The pfn/dax block may be rewritten whole with its ignored bytes zeroed: its checksum holds,
@@ -60,7 +61,8 @@ void plan_restore_backup(const ArenaReport& a, WritePlan& out) {
   if (a.source != InfoSource::Primary || !a.info || !a.layout_usable) return;
   std::optional<Problem> why;
   if (has(a.findings, Problem::BTT_INFO2_BAD)) why = Problem::BTT_INFO2_BAD;
-  else if (has(a.findings, Problem::BTT_INFO2_MISMATCH)) why = Problem::BTT_INFO2_MISMATCH;
+  else if (has(a.findings, Problem::BTT_INFO2_MISMATCH) && !a.backup_restore_unsafe)
+    why = Problem::BTT_INFO2_MISMATCH;
   if (!why) return;
   const auto cleared = padding_cleared(a);
   out.add(a.backup_offset, (cleared ? *cleared : *a.info).serialize(),

@@ -75,6 +75,9 @@ struct ArenaReport {
   bool primary_valid = false;       // signature, checksum, parent uuid (kernel probe rules)
   bool backup_valid = false;
   bool backup_identical = false;    // info2 byte-identical to the primary
+  /// Both copies intact but different, and neither describes the writer's layout: copying the
+  /// primary over the backup would only trade one wrong block for another, so it is not planned.
+  bool backup_restore_unsafe = false;
   InfoSource source = InfoSource::None;
   std::optional<BttInfo> info;      // the block the arena was read with
   /// Info blocks to write when source is Geometry (rebuilt) or Backup (restore): the bytes.
