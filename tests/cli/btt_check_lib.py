@@ -211,7 +211,7 @@ def normal_lbas(path, a, count=2):
     return [(p, e) for p, e in enumerate(map_entries(path, a)) if e >> 30 == 3][:count]
 
 
-def _data_extents(path):
+def data_extents(path):
     """[(start, end)] of the non-hole ranges of a (sparse) file, via SEEK_DATA/SEEK_HOLE."""
     out = []
     with open(path, "rb") as f:
@@ -232,7 +232,7 @@ def same_bytes(a, b):
     read as zeros), so a sparse TiB image compares in milliseconds."""
     if os.path.getsize(a) != os.path.getsize(b):
         return False
-    spans = sorted(_data_extents(a) + _data_extents(b))
+    spans = sorted(data_extents(a) + data_extents(b))
     with open(a, "rb") as fa, open(b, "rb") as fb:
         for start, end in spans:
             for off in range(start, end, 1 << 24):

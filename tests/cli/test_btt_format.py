@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from btt_check_lib import data_extents, read
+
 BIN = Path(os.environ.get("NDTK_BIN", "build/bin"))
 SRC = Path(os.environ.get("NDTK_SRC", "."))
 KERNEL = SRC / "tests" / "images" / "kernel"
@@ -44,26 +46,15 @@ def decompress(name, tmp_path):
     return out
 
 
-def read(path, off, n):
-    with open(path, "rb") as f:
-        f.seek(off)
-        return f.read(n)
-
-
 def digest(path):
     """Hash of the content (size + every non-zero 1 MiB chunk with its offset), reading only
     the data extents of a sparse file: equal iff the bytes are equal."""
     h = hashlib.sha256()
     size = os.stat(path).st_size
     h.update(size.to_bytes(8, "little"))
+    chunk = 0
     with open(path, "rb") as f:
-        fd, off, chunk = f.fileno(), 0, 0
-        while off < size:
-            try:
-                data = os.lseek(fd, off, os.SEEK_DATA)
-            except OSError:
-                break
-            hole = os.lseek(fd, data, os.SEEK_HOLE)
+        for data, hole in data_extents(path):
             chunk = max(chunk, data & ~(MiB - 1))  # each chunk once, whatever the extents
             while chunk < hole:
                 f.seek(chunk)
@@ -71,7 +62,6 @@ def digest(path):
                 if b.count(0) != len(b):
                     h.update(chunk.to_bytes(8, "little") + b)
                 chunk += MiB
-            off = hole
     return h.hexdigest()
 
 

@@ -12,7 +12,6 @@ a release build, so only damage that needs a later arena runs there); their sect
 hashes every arena's map and log (the only places a fresh BTT's sectors are described)."""
 
 import hashlib
-import os
 import struct
 import subprocess
 import uuid as uuidlib
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from btt_check_lib import reseal as lib_reseal
+from btt_check_lib import data_extents, reseal as lib_reseal
 from btt_check_lib import (BIN, IMG_A, IMG_F, IMG_I, POOL, TOOL, Case, arena, patch, read,
                            run_case)
 
@@ -196,27 +195,13 @@ def multi_sectors(path, rep, ns, tmp_path):
     """Per arena: the hash of its map and of its log, read through the file's data extents
     (a fresh TiB BTT is almost all holes; the map is all-initial, so it describes every sector)."""
     out = []
-    extents = _extents(path)
+    extents = data_extents(path)
     with open(path, "rb") as f:
         for a in rep["namespaces"][ns]["btt"]["arenas"]:
             g = a["geometry"]
             for lo, hi in ((g["mapoff"], g["logoff"]), (g["logoff"], g["info2off"])):
                 out.append(("region", _hash_range(f, extents, a["offset"] + lo, a["offset"] + hi)))
     return out
-
-
-def _extents(path):
-    res, off = [], 0
-    with open(path, "rb") as f:
-        fd, size = f.fileno(), os.fstat(f.fileno()).st_size
-        while off < size:
-            try:
-                start = os.lseek(fd, off, os.SEEK_DATA)
-            except OSError:
-                break
-            off = os.lseek(fd, start, os.SEEK_HOLE)
-            res.append((start, off))
-    return res
 
 
 def _hash_range(f, extents, lo, hi):

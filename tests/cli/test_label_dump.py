@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from btt_check_lib import patch, read, reseal
+
 BIN = Path(os.environ.get("NDTK_BIN", "build/bin")).resolve()
 SRC = Path(os.environ.get("NDTK_SRC", ".")).resolve()
 TOOL = BIN / "label-dump"
@@ -77,36 +79,12 @@ def decompress(name, tmp_path):
     return out
 
 
-def fletcher64(data):
-    lo = hi = 0
-    for (w,) in struct.iter_unpack("<I", data[: len(data) // 4 * 4]):
-        lo = (lo + w) & 0xFFFFFFFF
-        hi = (hi + lo) & 0xFFFFFFFF
-    return hi << 32 | lo
-
-
-def patch(path, off, data):
-    with open(path, "r+b") as f:
-        f.seek(off)
-        f.write(data)
-
-
-def read(path, off, n):
-    with open(path, "rb") as f:
-        f.seek(off)
-        return f.read(n)
-
-
 def fix_label_checksum(path, slot_off, size=256):
-    b = bytearray(read(path, slot_off, size))
-    b[248:256] = b"\0" * 8
-    patch(path, slot_off + 248, struct.pack("<Q", fletcher64(bytes(b))))
+    reseal(path, slot_off, size, 248)
 
 
 def fix_index_checksum(path, idx_off, size=256):
-    b = bytearray(read(path, idx_off, size))
-    b[64:72] = b"\0" * 8
-    patch(path, idx_off + 64, struct.pack("<Q", fletcher64(bytes(b))))
+    reseal(path, idx_off, size, 64)
 
 
 def codes(image_json):

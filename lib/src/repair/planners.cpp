@@ -39,11 +39,15 @@ std::optional<BttInfo> padding_cleared(const ArenaReport& a) {
   return i.with_checksum();
 }
 
-// plan_restore_backup writes the (cleared) primary over the backup.
-bool restores_backup(const ArenaReport& a) {
-  return a.source == InfoSource::Primary && a.info && a.layout_usable &&
-         (has(a.findings, Problem::BTT_INFO2_BAD) ||
-          (has(a.findings, Problem::BTT_INFO2_MISMATCH) && !a.backup_restore_unsafe));
+// Why plan_restore_backup writes the (cleared) primary over the backup, if it does. A primary
+// whose own layout does not fit the namespace (truncated image, label shrunk) says nothing
+// about where a backup belongs: the guessed spot lies inside its data area.
+std::optional<Problem> backup_restore_reason(const ArenaReport& a) {
+  if (a.source != InfoSource::Primary || !a.info || !a.layout_usable) return std::nullopt;
+  if (has(a.findings, Problem::BTT_INFO2_BAD)) return Problem::BTT_INFO2_BAD;
+  if (has(a.findings, Problem::BTT_INFO2_MISMATCH) && !a.backup_restore_unsafe)
+    return Problem::BTT_INFO2_MISMATCH;
+  return std::nullopt;
 }
 
 // The pfn/dax block may be rewritten whole with its ignored bytes zeroed: its checksum holds,
@@ -56,13 +60,7 @@ bool pfn_padding_clearable(const PfnReport& pfn) {
 }  // namespace
 
 void plan_restore_backup(const ArenaReport& a, WritePlan& out) {
-  // A primary whose own layout does not fit the namespace (truncated image, label shrunk) says
-  // nothing about where a backup belongs: the guessed spot lies inside its data area.
-  if (a.source != InfoSource::Primary || !a.info || !a.layout_usable) return;
-  std::optional<Problem> why;
-  if (has(a.findings, Problem::BTT_INFO2_BAD)) why = Problem::BTT_INFO2_BAD;
-  else if (has(a.findings, Problem::BTT_INFO2_MISMATCH) && !a.backup_restore_unsafe)
-    why = Problem::BTT_INFO2_MISMATCH;
+  const auto why = backup_restore_reason(a);
   if (!why) return;
   const auto cleared = padding_cleared(a);
   out.add(a.backup_offset, (cleared ? *cleared : *a.info).serialize(),
@@ -80,7 +78,7 @@ void plan_rebuilt_backup(const ArenaReport& a, WritePlan& out) {
 void plan_clear_padding_backup(const ArenaReport& a, WritePlan& out) {
   const auto cleared = padding_cleared(a);
   // The backup position is trusted only with a usable layout (else it may lie in data).
-  if (!cleared || restores_backup(a) || !a.layout_usable) return;
+  if (!cleared || backup_restore_reason(a) || !a.layout_usable) return;
   out.add(a.backup_offset, cleared->serialize(),
           fmt::format("arena {}: zero the reserved bytes of the backup info block (re-sealed)",
                       a.index),
