@@ -1,8 +1,10 @@
 // Private state of BttDevice: per-arena geometry (region-absolute offsets), the lanes' free
-// blocks, the read tracking table and the map locks. Shared by btt_open.cpp and btt_io.cpp.
+// blocks, the block sequence counters and the map locks. Shared by btt_open.cpp and btt_io.cpp.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -55,12 +57,14 @@ struct alignas(64) SpinLock {
   void unlock() { word.store(0, std::memory_order_release); }
 };
 
-/// Read tracking table slot: kRttValid | postmap while the reader that claimed it copies that
-/// block, 0 when free. Readers claim any free slot (no lane needed); writers scan them all.
-struct alignas(64) RttSlot {
-  std::atomic<std::uint32_t> value{0};
-};
-inline constexpr std::uint32_t kRttValid = 0x80000000u;
+/// Block sequence counters (a seqlock per group of internal blocks). A writer makes its free
+/// block's counter odd before it stores a byte into the block and even again once the block
+/// holds the new data; a reader copies a block between two loads of its counter and keeps the
+/// copy only if the counter was even and unchanged and the map still names the block. Readers
+/// store nothing, so consecutive reads overlap their cache misses; writers never wait for them.
+/// Blocks are hashed onto at most kMaxBlockSeqs counters (16 per cache line, so two writers'
+/// blocks rarely share a line); a collision costs a reader a retry, never correctness.
+inline constexpr std::uint32_t kMaxBlockSeqs = 1u << 14;
 
 /// No map update waiting for its drain.
 inline constexpr std::uint64_t kNoPendingMap = UINT64_MAX;
@@ -92,7 +96,9 @@ struct Arena {
   std::uint32_t slot[2] = {0, 1};  // log slot index of sub-slot 0 / 1
   bool write_refused = false;
   std::vector<FreeEntry> free;          // nfree
-  std::vector<RttSlot> rtt;             // nreaders slots (writable devices only)
+  /// Block sequence counters (writable devices only): power-of-two count, see kMaxBlockSeqs.
+  std::vector<std::atomic<std::uint32_t>> block_seqs;
+  unsigned block_seq_shift = 64;
   std::vector<SpinLock> map_locks;      // nfree
   /// Read-only opens: map entries the recovery would have written, sorted by premap.
   std::vector<std::pair<std::uint32_t, std::uint32_t>> overlay;
@@ -106,6 +112,17 @@ struct Arena {
   }
   std::uint64_t log_slot_offset(std::uint32_t lane, std::uint32_t sub) const {
     return log + std::uint64_t{lane} * kBttLogGroupSize + std::uint64_t{slot[sub]} * kBttLogEntrySize;
+  }
+  /// Size the block sequence counters for this arena's internal_nlba.
+  void init_block_seqs() {
+    const std::uint32_t n = std::clamp<std::uint32_t>(std::bit_ceil(internal_nlba), 2, kMaxBlockSeqs);
+    block_seqs = std::vector<std::atomic<std::uint32_t>>(n);
+    block_seq_shift = 64 - static_cast<unsigned>(std::countr_zero(n));
+  }
+  /// Fibonacci hashing: neighbouring blocks (a sequential write frees them in order) land on
+  /// different cache lines of the table.
+  std::atomic<std::uint32_t>& block_seq(std::uint32_t block) {
+    return block_seqs[(std::uint64_t{block} * 0x9E3779B97F4A7C15ull) >> block_seq_shift];
   }
   /// Kernel lock_map(): one lock per 64-byte cache line of the map, folded onto nfree locks.
   SpinLock& map_lock(std::uint32_t premap) {
@@ -149,7 +166,6 @@ class BttDevice::Impl {
 
   unsigned acquire_lane();
   void release_lane(unsigned lane) { lanes[lane].unlock(); }
-  btt_detail::RttSlot* claim_read_slot(btt_detail::Arena& a, std::uint32_t mark);
   /// Arena and pre-map LBA of an external LBA (< nlba).
   btt_detail::Arena& locate(std::uint64_t lba, std::uint32_t& premap) {
     for (btt_detail::Arena& a : arenas) {
@@ -172,10 +188,17 @@ class BttDevice::Impl {
   std::uint32_t overlay_load(const btt_detail::Arena& a, std::uint32_t premap) const;
   IoStatus read_one(btt_detail::Arena& a, std::uint32_t premap, std::uint8_t* dst, bool track,
                     std::uint32_t& bad_entry);
+  /// The reader's fallback after opts.optimistic_reads attempts: under the entry's map lock the
+  /// mapping cannot change, so the mapped block cannot be a lane's free block being filled.
+  IoStatus read_locked(btt_detail::Arena& a, std::uint32_t premap, std::uint8_t* dst,
+                       std::uint32_t& bad_entry);
+  /// Decode a map entry for reading: kOk with `postmap` set, or the entry's answer (zeros
+  /// written to dst, a media error, a bad entry).
+  IoStatus read_target(const btt_detail::Arena& a, std::uint32_t premap, std::uint32_t raw,
+                       std::uint8_t* dst, std::uint32_t& postmap, std::uint32_t& bad_entry) const;
   IoStatus write_one(btt_detail::Arena& a, std::uint32_t premap, const std::uint8_t* src,
                      unsigned lane, std::uint32_t& bad_entry);
   Result<void> set_flag(std::uint64_t lba, std::uint32_t flag);
-  void wait_for_readers(btt_detail::Arena& a, std::uint32_t block);
   /// Make every lane's pending map update durable (flush() and close).
   void settle();
   Result<void> check_io(std::uint64_t lba, std::size_t bytes, bool write) const {
@@ -188,8 +211,6 @@ class BttDevice::Impl {
   Result<void> io_error(IoStatus st, const btt_detail::Arena& a, std::uint64_t lba,
                         std::uint32_t bad_entry) const;
   std::string where(std::uint64_t lba) const;
-
-  unsigned nreaders = 1;  // read tracking slots per arena
   ~Impl();
 };
 

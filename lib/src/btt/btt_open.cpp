@@ -163,7 +163,6 @@ Result<void> BttDevice::Impl::discover() {
       nlanes = opts.lanes ? std::min<unsigned>(opts.lanes, nfree)
                           : std::min<unsigned>(nfree, std::clamp(2 * hw, 4u, 64u));
       lanes = std::vector<btt_detail::SpinLock>(nlanes);
-      nreaders = std::clamp(2 * hw, 8u, 64u);
       return ok();
     }
     Error e = make_error(Errc::kNotPresent, "no valid BTT: " + why);
@@ -324,11 +323,8 @@ Result<void> BttDevice::Impl::discover() {
                       : std::min<unsigned>(min_nfree, std::clamp(2 * hw, 4u, 64u));
   nlanes = std::max(nlanes, 1u);
   lanes = std::vector<btt_detail::SpinLock>(nlanes);
-  // Readers claim any free slot (they hold no lane): one per thread that may read at once
-  // without waiting; writers scan them all, so keep the table small.
-  nreaders = std::clamp(2 * hw, 8u, 64u);
   if (writable)
-    for (Arena& a : arenas) a.rtt = std::vector<btt_detail::RttSlot>(nreaders);
+    for (Arena& a : arenas) a.init_block_seqs();
   if (writable && !region->drain())
     return fail(Errc::kIo, region->name() + ": recovery writes failed: " + region->error_message());
   summaries.clear();
@@ -504,7 +500,6 @@ Result<void> BttDevice::Impl::lay_out_pmdk() {
   NDTK_CHECK(fresh.discover());
   arenas = std::move(fresh.arenas);
   summaries = std::move(fresh.summaries);
-  nreaders = fresh.nreaders;
   nlba = fresh.nlba;
   version = fresh.version;
   formatted.store(true, std::memory_order_release);

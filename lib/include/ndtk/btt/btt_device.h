@@ -52,6 +52,10 @@ struct BttOpenOptions {
   /// Concurrent operations (lanes). 0 = automatic: min(smallest nfree, max(4, 2 x hardware
   /// threads), 64).
   unsigned lanes = 0;
+  /// Lock-free read attempts per sector (a seqlock on the block, see docs/data-path.md)
+  /// before the reader takes the sector's map lock and copies under it. 0: every read of a
+  /// writable device takes the map lock. Read-only devices never lock.
+  unsigned optimistic_reads = 8;
 };
 
 /// One arena as found on media.

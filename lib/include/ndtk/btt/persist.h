@@ -36,9 +36,11 @@ constexpr std::uint64_t from_le64(std::uint64_t v) { return to_le64(v); }
 ///    same thread; visible to other threads only after a later synchronising atomic.
 ///  - store32()/store64(): one single-copy-atomic store of a naturally aligned little-endian
 ///    integer: other threads see the old or the new value, never a mix; durable after flush()
-///    of its range and a drain(). store32 (map entries) is sequentially consistent: readers
-///    pair it with their read-tracking store (a Dekker handshake); store64 (log halves, which
-///    no other thread reads) is a release store and costs no fence.
+///    of its range and a drain(). store32 (map entries) is sequentially consistent:
+///    readers need only release order (they validate with the block's sequence counter), but
+///    the write path wants its locked instruction there, where x86 waits for the write's
+///    outstanding write-backs anyway (see BttDevice::Impl::write_one); store64 (log halves,
+///    which no other thread reads) is a release store and costs no fence.
 ///  - flush(): write back the cache lines of a range holding store32/store64 values;
 ///    flush_again(): the same for a range stored earlier (possibly by another thread) and not
 ///    yet drained; flush_later(): a store left for a later flush_again().
