@@ -273,8 +273,8 @@ class RawTarget final : public Target {
 /// write makes, with no translation, locking or bookkeeping. Four ordering points (`points`
 /// 4, the kernel's and libpmemblk's protocol): the data block persisted, then the two 8-byte
 /// halves of a log entry each persisted, then a 4-byte map entry persisted. Two (ndtk's): the
-/// data and the first log half persisted together, then the commit half; the map entry stored
-/// and left for a later write-back. Reads are raw reads.
+/// data and the first log half (a non-temporal store) persisted together, then the commit half
+/// (non-temporal); the map entry stored and left for a later write-back. Reads are raw reads.
 class BttFloorTarget final : public Target {
  public:
   BttFloorTarget(RawTarget& raw, std::size_t bsize, int points)
@@ -287,11 +287,13 @@ class BttFloorTarget final : public Target {
     if (points_ == 2 && raw_.is_pmem()) {
       pmem_memcpy_nodrain(dst, buf, bsize_);
       auto* log = reinterpret_cast<std::uint64_t*>(raw_.log_area() + std::size_t{lane} * 64);
-      log[0] = lba;
-      pmem_flush(&log[0], 8);
+      // Log halves as non-temporal stores (no read for ownership, no write-back), as the
+      // kernel and ndtk write them.
+      __builtin_ia32_movnti64(reinterpret_cast<long long*>(&log[0]), static_cast<long long>(lba));
       pmem_drain();
-      log[1] = lba + 1;
-      pmem_persist(&log[1], 8);
+      __builtin_ia32_movnti64(reinterpret_cast<long long*>(&log[1]),
+                              static_cast<long long>(lba + 1));
+      pmem_drain();
       reinterpret_cast<std::uint32_t*>(raw_.map_area())[lba] = static_cast<std::uint32_t>(lba);
       return true;
     }

@@ -66,9 +66,6 @@ struct alignas(64) SpinLock {
 /// blocks rarely share a line); a collision costs a reader a retry, never correctness.
 inline constexpr std::uint32_t kMaxBlockSeqs = 1u << 14;
 
-/// No map update waiting for its drain.
-inline constexpr std::uint64_t kNoPendingMap = UINT64_MAX;
-
 /// A lane's free block in one arena (kernel struct free_entry). Touched only by the lane's
 /// owner, so plain fields; padded so two lanes never share a cache line.
 struct alignas(64) FreeEntry {
@@ -77,9 +74,6 @@ struct alignas(64) FreeEntry {
   std::uint8_t sub = 0;     // sub-slot (0/1) the next log entry goes to
   bool has_err = false;     // block must be zeroed before use (kernel: E in old_map)
   bool valid = false;       // false: PMDK rejected this lane's log pair
-  /// Region offset of the map entry this lane's last write stored and flushed but did not
-  /// drain: it must be durable before the lane's next log commit (see write_one).
-  std::uint64_t pending_map = kNoPendingMap;
 };
 
 struct Arena {
@@ -199,8 +193,6 @@ class BttDevice::Impl {
   IoStatus write_one(btt_detail::Arena& a, std::uint32_t premap, const std::uint8_t* src,
                      unsigned lane, std::uint32_t& bad_entry);
   Result<void> set_flag(std::uint64_t lba, std::uint32_t flag);
-  /// Make every lane's pending map update durable (flush() and close).
-  void settle();
   Result<void> check_io(std::uint64_t lba, std::size_t bytes, bool write) const {
     if ((write && !writable) || bytes == 0 || bytes % lbasize != 0 ||
         !range_fits(lba, bytes / lbasize, nlba)) [[unlikely]]

@@ -26,7 +26,6 @@ namespace ndtk {
 
 using btt_detail::Arena;
 using btt_detail::FreeEntry;
-using btt_detail::kNoPendingMap;
 using IoStatus = BttDevice::Impl::IoStatus;
 
 namespace {
@@ -292,23 +291,15 @@ IoStatus BttDevice::Impl::write_one(Arena& a, std::uint32_t premap, const std::u
   //    - the first half of the log entry, {lba, old_map}. It goes into the lane's older
   //      sub-slot, whose seq it does not touch, so until the second half lands the lane's
   //      current entry is unchanged (the state a crash between the kernel's two halves
-  //      leaves): it may share the data's drain;
-  //    - the entry we replace, stored by a writer that released the map lock before draining:
-  //      our log commit must not outlive it, or recovery would take our old_map for the
-  //      current mapping;
-  //    - this lane's previous map update: our commit turns the lane's previous entry into the
-  //      older one, after which that update is no longer recoverable from the log.
+  //      leaves): it may share the data's drain.
+  //    Every store is non-temporal on pmem (copy, store64_flushed): no line is read for
+  //    ownership and none is written back, as in the kernel (memcpy_flushcache).
   region->copy(a.block_offset(free_block), src, lbasize);
-  region->flush_again(map_off, kBttMapEntrySize);
-  if (fe.pending_map != kNoPendingMap) region->flush_again(fe.pending_map, kBttMapEntrySize);
-  region->store64(slot, std::uint64_t{premap} | (std::uint64_t{old_map} << 32));
-  region->flush(slot, 8);
+  region->store64_flushed(slot, std::uint64_t{premap} | (std::uint64_t{old_map} << 32));
   durable &= region->drain();
-  // The block holds the new data (the drain ordered the non-temporal stores before this).
 
   // 2. The second half, {new_map, seq}: the commit point of the write.
-  region->store64(slot + 8, std::uint64_t{new_map} | (std::uint64_t{fe.seq} << 32));
-  region->flush(slot + 8, 8);
+  region->store64_flushed(slot + 8, std::uint64_t{new_map} | (std::uint64_t{fe.seq} << 32));
   durable &= region->drain();
 
   // The lane's next write goes to the other sub-slot and uses the block we replaced.
@@ -317,22 +308,17 @@ IoStatus BttDevice::Impl::write_one(Arena& a, std::uint32_t premap, const std::u
   fe.block = old_block;
   fe.has_err = flavor == BttFlavor::Kernel && (old_map & kBttMapErrorFlag) != 0;
 
-  // 3. The map entry (readers that see it see the data: it was drained), written back
-  //    and drained by the next ordering point that needs it (the next write on this lane or
-  //    on this entry, set_zero/set_error, flush(), close: all flush_again() it first). The
-  //    write is already durable: a lost map update is completed from the log by the load-time
-  //    recovery. No write-back now: the next write's first locked instruction (lane or map
-  //    lock) would wait for it, a third ordering point per write (about a third of a 4 KiB
-  //    write's time on pmem, see docs/performance.md).
-  region->store32(map_off, free_block | kBttMapNormal);
-  // The block holds the new data. Here rather than right after the data's drain: the locked
-  // instruction waits for every outstanding write-back, and after the map store's own wait
-  // there are none left (at the drain it would add a wait: 1.24-1.38x -> 1.41-1.52x
-  // libpmemblk for 4 KiB random writes). A reader that finds the new map entry before this
-  // sees an odd count and retries.
+  // 3. The map entry, durable before the map lock is released: the next writer of this entry
+  //    logs our block as its old_map, and this lane's next commit makes our log entry the
+  //    older one, so neither may find it undone. (The write was durable at step 2 already: a
+  //    lost map update is completed from the log by the load-time recovery.) Readers that see
+  //    the entry see the data: it was drained first.
+  region->store32_flushed(map_off, free_block | kBttMapNormal);
+  durable &= region->drain();
+  // The block holds the new data and is mapped. A reader that finds the new map entry before
+  // this sees an odd count and retries. Last, because a locked instruction waits for every
+  // outstanding write-back, and here none are left.
   block_seq.fetch_add(1, std::memory_order_release);
-  region->flush_later(map_off, kBttMapEntrySize);
-  fe.pending_map = map_off;
 
   return durable ? IoStatus::kOk : IoStatus::kNotDurable;
 }
@@ -367,23 +353,7 @@ Result<void> BttDevice::Impl::set_flag(std::uint64_t lba, std::uint32_t flag) {
   return ok();
 }
 
-void BttDevice::Impl::settle() {
-  if (!writable || !formatted.load(std::memory_order_acquire)) return;
-  for (std::size_t l = 0; l < lanes.size(); ++l) {
-    lanes[l].lock();
-    for (Arena& a : arenas) {
-      if (l >= a.free.size()) continue;
-      FreeEntry& fe = a.free[l];
-      if (fe.pending_map == kNoPendingMap) continue;
-      region->flush_again(fe.pending_map, kBttMapEntrySize);
-      fe.pending_map = kNoPendingMap;
-    }
-    lanes[l].unlock();
-  }
-  (void)region->drain();
-}
-
-BttDevice::Impl::~Impl() { settle(); }
+BttDevice::Impl::~Impl() = default;
 
 // ---------------------------------------------------------------------------------------------
 // Public members
@@ -468,7 +438,6 @@ Result<void> BttDevice::set_error(std::uint64_t lba) {
 
 Result<void> BttDevice::flush() {
   if (!impl_->writable) return ok();
-  impl_->settle();
   return impl_->region->sync();
 }
 

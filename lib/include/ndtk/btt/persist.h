@@ -36,14 +36,15 @@ constexpr std::uint64_t from_le64(std::uint64_t v) { return to_le64(v); }
 ///    same thread; visible to other threads only after a later synchronising atomic.
 ///  - store32()/store64(): one single-copy-atomic store of a naturally aligned little-endian
 ///    integer: other threads see the old or the new value, never a mix; durable after flush()
-///    of its range and a drain(). store32 (map entries) is sequentially consistent:
-///    readers need only release order (they validate with the block's sequence counter), but
-///    the write path wants its locked instruction there, where x86 waits for the write's
-///    outstanding write-backs anyway (see BttDevice::Impl::write_one); store64 (log halves,
-///    which no other thread reads) is a release store and costs no fence.
+///    of its range and a drain(). store32 is sequentially consistent, store64 a release
+///    store.
+///  - store32_flushed()/store64_flushed(): store32()/store64() and flush() of those bytes in
+///    one: durable after the next drain(), visible to other threads after it. On pmem a
+///    non-temporal store, as the kernel writes map and log entries (memcpy_flushcache): the
+///    line is neither read for ownership nor written back.
 ///  - flush(): write back the cache lines of a range holding store32/store64 values;
 ///    flush_again(): the same for a range stored earlier (possibly by another thread) and not
-///    yet drained; flush_later(): a store left for a later flush_again().
+///    yet drained.
 ///  - drain(): wait until this thread's copies and flushes are durable (the ordering point).
 ///    Returns false if the backing store reported an error since the last drain (msync
 ///    failure); error_message() says which.
@@ -68,16 +69,21 @@ class PersistRegion {
   virtual void store32(std::uint64_t off, std::uint32_t value) = 0;
   virtual void store64(std::uint64_t off, std::uint64_t value) = 0;
   virtual void flush(std::uint64_t off, std::size_t len) = 0;
+  /// Default: store32() then flush() (what the crash recorder models).
+  virtual void store32_flushed(std::uint64_t off, std::uint32_t value) {
+    store32(off, value);
+    flush(off, 4);
+  }
+  /// Default: store64() then flush().
+  virtual void store64_flushed(std::uint64_t off, std::uint64_t value) {
+    store64(off, value);
+    flush(off, 8);
+  }
   /// Make a range stored and flush()ed earlier, possibly by another thread, durable at this
   /// thread's next drain(): a cache-line write-back on pmem (a cheap no-op if the line is
   /// already clean), nothing where flush() itself made it durable (msync) or nothing is
   /// durable anyway. Default: flush().
   virtual void flush_again(std::uint64_t off, std::size_t len) { flush(off, len); }
-  /// A store whose durability a later flush_again() + drain() provides (the lane's next
-  /// write, settle()): nothing now where a cache-line write-back issued now would only make
-  /// the next locked instruction wait for it (pmem, and what the crash recorder models);
-  /// where flush() itself is the durability (an msync per store), that msync now.
-  virtual void flush_later(std::uint64_t, std::size_t) {}
   [[nodiscard]] virtual bool drain() = 0;
   virtual Result<void> sync() = 0;
   /// Zero [off, off+len) with copy() semantics (non-temporal, durable after drain()).
