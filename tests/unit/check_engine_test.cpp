@@ -96,6 +96,61 @@ TEST(CheckBtt520, KernelLayoutWith520ByteSectorsIsClean) {
   EXPECT_EQ(r->namespaces[0].btt->arenas[0].map.initial, a.external_nlba);
 }
 
+// The map pass skips runs of initial (zero) entries a cache line at a time. Non-zero entries
+// placed around line and chunk boundaries must still be seen one by one: swapped pairs are a
+// valid permutation (clean, counted as normal), and a block claimed again from inside a run
+// is a duplicate.
+TEST(CheckBtt520, InitialRunsAroundLineAndChunkBoundaries) {
+  const std::uint64_t ns_size = 64ull << 20;
+  auto layout = kernel_btt_layout(ns_size, 520, BttVersion::V1_1);
+  ASSERT_TRUE(layout.has_value());
+  const ArenaLayout& a = (*layout)[0];
+  CheckOptions o;
+  o.location.ns_offset = 0;
+  o.location.ns_size = ns_size;
+  ASSERT_GT(a.external_nlba, o.map_chunk_entries + 64);
+  auto make = [&] {
+    auto dev = make_memory_device(ByteVec(ns_size, 0), "btt520");
+    const BttInfo info = make_arena_info(a, Uuid::random(), Uuid{}, BttVersion::V1_1);
+    for (std::uint32_t l = 0; l < a.nfree; ++l)
+      EXPECT_TRUE(dev->write_at(a.abs(a.logoff) + 64ull * l,
+                                btt_kernel_initial_log_group(l, a.external_nlba).serialize()));
+    EXPECT_TRUE(dev->write_at(a.abs(a.info2off), info.serialize()));
+    EXPECT_TRUE(dev->write_at(a.abs(0), info.serialize()));
+    return dev;
+  };
+  auto set_entry = [&](BlockDevice& dev, std::uint32_t premap, std::uint32_t block) {
+    ByteVec e(4);
+    put_le32(e, 0, block | kBttMapNormal);
+    EXPECT_TRUE(dev.write_at(a.abs(a.mapoff) + 4ull * premap, e));
+  };
+  const std::uint32_t c = o.map_chunk_entries;
+  const std::vector<std::pair<std::uint32_t, std::uint32_t>> swaps = {
+      {15, 16}, {17, 31}, {32, 47}, {100, 200}, {c - 1, c}, {c + 15, c + 33}};
+  {
+    auto dev = make();
+    for (auto [x, y] : swaps) {
+      set_entry(*dev, x, y);
+      set_entry(*dev, y, x);
+    }
+    auto r = check_image(dev, o);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_TRUE(r->clean()) << render_check_text(*r);
+    const auto& m = r->namespaces[0].btt->arenas[0].map;
+    EXPECT_EQ(m.normal, 2 * swaps.size());
+    EXPECT_EQ(m.initial, a.external_nlba - 2 * swaps.size());
+  }
+  for (std::uint32_t victim : {std::uint32_t{5}, std::uint32_t{16}, std::uint32_t{31}, c - 3,
+                               c + 20}) {
+    // premap 40000 claims a block that an initial entry inside a long run also names.
+    auto dev = make();
+    set_entry(*dev, 40000, victim);
+    auto r = check_image(dev, o);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_TRUE(has_code(*r, Problem::BTT_BLOCK_DUPLICATE)) << "block " << victim;
+  }
+}
+
 TEST(RepairPlan, InfoFlipRestoredFromBackupThroughOverlayAndUndo) {
   auto src = open_golden("pmdk/blk4096-info-flip.pool.zst");
   ASSERT_TRUE(src);
