@@ -69,7 +69,7 @@ unsigned& thread_hint(unsigned& h) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-// Lanes, read slots, lookup
+// Lanes, lookup
 
 unsigned BttDevice::Impl::acquire_lane() {
   // A thread keeps coming back to the lane it last got, so N threads settle on N distinct
