@@ -574,15 +574,27 @@ int main(int argc, char** argv) {
     const std::string ndtk_path = fmt::format("{}/{}-ndtk-{}.pool", dir, tag, bsize);
     const std::string blk_path = fmt::format("{}/{}-pmemblk-{}.pool", dir, tag, bsize);
     const std::string raw_path = fmt::format("{}/{}-raw-{}.bin", dir, tag, bsize);
+    // ndtk-deferred gets a pool of its own: its millions of unsynced random writes would
+    // otherwise scatter the strict ndtk pool's blocks (then every later sequential write of
+    // ndtk, and only of ndtk, lands on random pages: half the msync rate of libpmemblk).
+    const std::string deferred_path = fmt::format("{}/{}-ndtk-deferred-{}.pool", dir, tag, bsize);
+    const bool with_deferred = has("ndtk-deferred") && !forced;
     auto cleanup = [&] {
       std::filesystem::remove(ndtk_path);
       std::filesystem::remove(blk_path);
       std::filesystem::remove(raw_path);
+      std::filesystem::remove(deferred_path);
     };
     // Create and fill (each library fills its own pool through its own write path).
     bool ok = true;
-    for (const char* lib : {"ndtk", "pmemblk"}) {
-      const std::string& path = std::string(lib) == "ndtk" ? ndtk_path : blk_path;
+    struct Pool {
+      const char* lib;  // whose write path fills it
+      const char* impl;
+      std::string path;
+    };
+    std::vector<Pool> pools = {{"ndtk", "ndtk", ndtk_path}, {"pmemblk", "pmemblk", blk_path}};
+    if (with_deferred) pools.push_back({"ndtk", "ndtk-deferred", deferred_path});
+    for (const auto& [lib, impl, path] : pools) {
       if (!create_pool(path, size, bsize)) { ok = false; break; }
       const double s = forced ? fill_here(lib, path, bsize) : fill_in_child(lib, path, bsize);
       if (s < 0) {
@@ -590,7 +602,7 @@ int main(int argc, char** argv) {
         ok = false;
         break;
       }
-      emit({{"kind", "fill"}, {"medium", medium}, {"impl", lib}, {"bsize", bsize},
+      emit({{"kind", "fill"}, {"medium", medium}, {"impl", impl}, {"bsize", bsize},
             {"size", size}, {"seconds", s}, {"pmem_forced_fill", true}});
     }
     std::unique_ptr<RawTarget> raw;
@@ -603,25 +615,19 @@ int main(int argc, char** argv) {
     if (raw) floor = std::make_unique<BttFloorTarget>(*raw, bsize, 4);
     if (raw && forced) floor2 = std::make_unique<BttFloorTarget>(*raw, bsize, 2);
     std::unique_ptr<PmemblkTarget> blk;
-    // One ndtk device per pool at a time: two opens would each keep their own free-block state.
-    std::unique_ptr<NdtkTarget> nd;
-    ndtk::Durability nd_mode = ndtk::Durability::kStrict;
-    auto ndtk_in = [&](ndtk::Durability d) -> NdtkTarget* {
-      if (!nd || nd_mode != d) {
-        nd.reset();
-        nd = NdtkTarget::open(ndtk_path, d);
-        nd_mode = d;
-        if (nd) nd->prefault(forced);
-      }
-      return nd.get();
-    };
+    std::unique_ptr<NdtkTarget> nd, nd_deferred;
     if (ok) {
       blk = PmemblkTarget::open(blk_path, bsize);
       if (blk) blk->prefault(forced);
       if (raw) raw->prefault(forced);
-      ok = blk && ndtk_in(ndtk::Durability::kStrict);
+      nd = NdtkTarget::open(ndtk_path, ndtk::Durability::kStrict);
+      if (nd) nd->prefault(forced);
+      if (with_deferred) {
+        nd_deferred = NdtkTarget::open(deferred_path, ndtk::Durability::kDeferred);
+        if (nd_deferred) nd_deferred->prefault(forced);
+      }
+      ok = blk && nd && (!with_deferred || nd_deferred);
     }
-    const bool with_deferred = has("ndtk-deferred") && !forced;
     if (!ok) {
       cleanup();
       return 1;
@@ -643,12 +649,12 @@ int main(int argc, char** argv) {
           if (has("raw-btt2") && floor2 && is_write(pat)) order.push_back("raw-btt2");
           for (const std::string& impl : order) {
             if (!has(impl)) continue;
-            Target* t = impl == "ndtk" ? static_cast<Target*>(ndtk_in(ndtk::Durability::kStrict))
+            Target* t = impl == "ndtk" ? static_cast<Target*>(nd.get())
                         : impl == "pmemblk" ? static_cast<Target*>(blk.get())
                         : impl == "raw" ? static_cast<Target*>(raw.get())
                         : impl == "raw-btt" ? static_cast<Target*>(floor.get())
                         : impl == "raw-btt2" ? static_cast<Target*>(floor2.get())
-                                        : static_cast<Target*>(ndtk_in(ndtk::Durability::kDeferred));
+                                        : static_cast<Target*>(nd_deferred.get());
             if (!t) {
               cleanup();
               return 1;
@@ -656,7 +662,7 @@ int main(int argc, char** argv) {
             const double l = load1();
             const std::uint64_t seed = 1 + rep * 7919 + static_cast<std::uint64_t>(pat) * 131 + threads;
             RunResult r = timed_run(*t, pat, bsize, threads, seconds, seed);
-            if (impl == "ndtk-deferred") (void)nd->flush();
+            if (impl == "ndtk-deferred") (void)nd_deferred->flush();
             const double rate = r.seconds > 0 ? r.ops / r.seconds : 0;
             if (r.ok) results[{static_cast<int>(pat), bsize, threads, impl}].push_back(rate);
             else exit_code = 1;
