@@ -68,6 +68,19 @@ TEST(CheckImages, KernelBttSummaryMatchesManifest) {
   EXPECT_EQ(b.arenas[0].leaked_blocks, 0u);
 }
 
+// A memory device of ns_size holding a freshly formatted single-arena BTT `a` (kernel layout:
+// initial log groups, info2, then the primary info block).
+DevicePtr fresh_btt_device(const ArenaLayout& a, std::uint64_t ns_size) {
+  auto dev = make_memory_device(ByteVec(ns_size, 0), "btt520");
+  const BttInfo info = make_arena_info(a, Uuid::random(), Uuid{}, BttVersion::V1_1);
+  for (std::uint32_t l = 0; l < a.nfree; ++l)
+    EXPECT_TRUE(dev->write_at(a.abs(a.logoff) + 64ull * l,
+                              btt_kernel_initial_log_group(l, a.external_nlba).serialize()));
+  EXPECT_TRUE(dev->write_at(a.abs(a.info2off), info.serialize()));
+  EXPECT_TRUE(dev->write_at(a.abs(0), info.serialize()));
+  return dev;
+}
+
 // The kernel attaches a BTT with 520-byte sectors (internal 576); ndctl check-namespace
 // refuses it ("Problem parsing arena[0] metadata": it wants internal == external lbasize).
 TEST(CheckBtt520, KernelLayoutWith520ByteSectorsIsClean) {
@@ -77,14 +90,7 @@ TEST(CheckBtt520, KernelLayoutWith520ByteSectorsIsClean) {
   ASSERT_EQ(layout->size(), 1u);
   const ArenaLayout& a = (*layout)[0];
   EXPECT_EQ(a.internal_lbasize, 576u);
-  auto dev = make_memory_device(ByteVec(ns_size, 0), "btt520");
-  const Uuid uuid = Uuid::random();
-  const BttInfo info = make_arena_info(a, uuid, Uuid{}, BttVersion::V1_1);
-  for (std::uint32_t l = 0; l < a.nfree; ++l)
-    ASSERT_TRUE(dev->write_at(a.abs(a.logoff) + 64ull * l,
-                              btt_kernel_initial_log_group(l, a.external_nlba).serialize()));
-  ASSERT_TRUE(dev->write_at(a.abs(a.info2off), info.serialize()));
-  ASSERT_TRUE(dev->write_at(a.abs(0), info.serialize()));
+  auto dev = fresh_btt_device(a, ns_size);
   CheckOptions o;
   o.location.ns_offset = 0;
   o.location.ns_size = ns_size;
@@ -109,16 +115,7 @@ TEST(CheckBtt520, InitialRunsAroundLineAndChunkBoundaries) {
   o.location.ns_offset = 0;
   o.location.ns_size = ns_size;
   ASSERT_GT(a.external_nlba, o.map_chunk_entries + 64);
-  auto make = [&] {
-    auto dev = make_memory_device(ByteVec(ns_size, 0), "btt520");
-    const BttInfo info = make_arena_info(a, Uuid::random(), Uuid{}, BttVersion::V1_1);
-    for (std::uint32_t l = 0; l < a.nfree; ++l)
-      EXPECT_TRUE(dev->write_at(a.abs(a.logoff) + 64ull * l,
-                                btt_kernel_initial_log_group(l, a.external_nlba).serialize()));
-    EXPECT_TRUE(dev->write_at(a.abs(a.info2off), info.serialize()));
-    EXPECT_TRUE(dev->write_at(a.abs(0), info.serialize()));
-    return dev;
-  };
+  auto make = [&] { return fresh_btt_device(a, ns_size); };
   auto set_entry = [&](BlockDevice& dev, std::uint32_t premap, std::uint32_t block) {
     ByteVec e(4);
     put_le32(e, 0, block | kBttMapNormal);

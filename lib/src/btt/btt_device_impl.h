@@ -186,6 +186,10 @@ class BttDevice::Impl {
   /// mapping cannot change, so the mapped block cannot be a lane's free block being filled.
   IoStatus read_locked(btt_detail::Arena& a, std::uint32_t premap, std::uint8_t* dst,
                        std::uint32_t& bad_entry);
+  /// Map entry, then the block, with no validation: for when the mapping cannot change
+  /// (read-only devices, or under the entry's map lock).
+  IoStatus read_stable(const btt_detail::Arena& a, std::uint32_t premap, std::uint8_t* dst,
+                       std::uint32_t& bad_entry) const;
   /// Decode a map entry for reading: kOk with `postmap` set, or the entry's answer (zeros
   /// written to dst, a media error, a bad entry).
   IoStatus read_target(const btt_detail::Arena& a, std::uint32_t premap, std::uint32_t raw,

@@ -193,16 +193,7 @@ inline void prefetch_block(const std::uint8_t* blk, std::uint32_t len) {
 
 IoStatus BttDevice::Impl::read_one(Arena& a, std::uint32_t premap, std::uint8_t* dst, bool track,
                                    std::uint32_t& bad_entry) {
-  if (!track) {
-    // Read-only device: nobody writes, nothing to validate.
-    std::uint32_t postmap = 0;
-    const IoStatus st = read_target(a, premap, map_load(a, premap), dst, postmap, bad_entry);
-    if (st == IoStatus::kOk && postmap != kNoBlock) {
-      prefetch_block(base + a.block_offset(postmap), lbasize);
-      std::memcpy(dst, base + a.block_offset(postmap), lbasize);
-    }
-    return st;
-  }
+  if (!track) return read_stable(a, premap, dst, bad_entry);  // read-only: nobody writes
   // Seqlock read: map entry, the block's counter, copy, counter again, map entry again. The
   // copy is the block's contents for this LBA if the counter was even and unchanged (no
   // writer stored into the block meanwhile) and the map still names the block (it was not
@@ -230,10 +221,17 @@ IoStatus BttDevice::Impl::read_one(Arena& a, std::uint32_t premap, std::uint8_t*
 IoStatus BttDevice::Impl::read_locked(Arena& a, std::uint32_t premap, std::uint8_t* dst,
                                       std::uint32_t& bad_entry) {
   MapLockGuard map_lock(a.map_lock(premap));
+  return read_stable(a, premap, dst, bad_entry);
+}
+
+IoStatus BttDevice::Impl::read_stable(const Arena& a, std::uint32_t premap, std::uint8_t* dst,
+                                      std::uint32_t& bad_entry) const {
   std::uint32_t postmap = 0;
   const IoStatus st = read_target(a, premap, map_load(a, premap), dst, postmap, bad_entry);
-  if (st == IoStatus::kOk && postmap != kNoBlock)
+  if (st == IoStatus::kOk && postmap != kNoBlock) {
+    prefetch_block(base + a.block_offset(postmap), lbasize);
     std::memcpy(dst, base + a.block_offset(postmap), lbasize);
+  }
   return st;
 }
 
